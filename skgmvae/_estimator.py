@@ -1,0 +1,756 @@
+"""``GMVAEClustering``: the scikit-learn face of the GMVAE."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import replace
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skgmvae._device import resolve_device
+from skgmvae._module import GMVAE
+from skgmvae._training import (
+    TrainingConfig,
+    TrainingState,
+    alignment_loss_fn,
+    autoencoder_loss_fn,
+    elbo_loss_fn,
+    make_optimizer,
+    train,
+)
+
+# Rows per forward pass at prediction time: bounds memory (the exact
+# marginalisation holds K activations per row) independently of batch_size.
+_PREDICT_CHUNK = 2048
+# Seed of the fixed noise vector shared by all samples in ``score_samples``.
+_SCORE_NOISE_SEED = 0
+
+
+class GMVAEClustering(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator
+):
+    """Clustering with a Gaussian Mixture Variational Autoencoder (GMVAE).
+
+    A deep generative model with a categorical latent ``y`` (the cluster), a
+    Gaussian latent ``z`` whose prior mean and variance depend on ``y``, and
+    a neural decoder ``p(x | z)``. An encoder ``q(y | x)`` gives the cluster
+    probabilities and a second encoder ``q(z | x, y)`` the embedding. Both
+    are trained by maximising the evidence lower bound (ELBO) with Adam.
+
+    Parameters
+    ----------
+    n_clusters : int, default=10
+        Number of clusters, the number of values of ``y``.
+
+    latent_dim : int, default=64
+        Dimension of the Gaussian latent ``z`` (and of ``transform``'s output).
+
+    hidden_layer_sizes : tuple of int, default=(512, 512)
+        Widths of the hidden ReLU layers of each encoder; the decoder uses
+        them in reverse order.
+
+    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
+        Observation model ``p(x | z)``. ``"bernoulli"`` needs every value in
+        [0, 1] (pixel intensities, scaled with ``MinMaxScaler``);
+        ``"gaussian"`` suits real-valued data, ideally standardized.
+        ``"auto"`` picks Bernoulli when all values of ``X`` lie in [0, 1]
+        and Gaussian otherwise.
+
+    categorical : {"gumbel", "marginal"}, default="gumbel"
+        How the ELBO handles ``y``. ``"gumbel"`` draws one Gumbel-Softmax
+        sample per data point and step; ``"marginal"`` sums exactly over all
+        ``n_clusters`` values, costing about ``n_clusters`` times more per
+        step for ``q(z | x, y)`` and the decoder.
+
+    init_params : {"gmm", "random"}, default="gmm"
+        How the model is initialised before ELBO training. ``"gmm"`` first
+        trains the z-encoder and decoder as an autoencoder, fits a diagonal
+        ``GaussianMixture`` to the codes to set the cluster priors
+        ``p(z | y)``, and teaches ``q(y | x)`` that mixture's
+        responsibilities. ``"random"`` starts ELBO training from random
+        weights, as the reference GMVAE does; it often merges clusters.
+
+    pretrain_iter : int, default=10
+        Epochs of each of the two warm-up stages of ``init_params="gmm"``.
+
+    hard_gumbel : bool, default=False
+        Use the straight-through estimator: one-hot samples forward, soft
+        gradients backward. Only with ``categorical="gumbel"``.
+
+    temperature_init : float, default=1.0
+        Gumbel-Softmax temperature at the first step.
+
+    temperature_min : float, default=0.5
+        Lower bound of the temperature.
+
+    temperature_halflife : float, default=2000
+        Optimizer steps over which the temperature halves (until it reaches
+        ``temperature_min``). Counted in steps, not epochs, so small data
+        sets are annealed as fast per update as large ones.
+
+    max_iter : int, default=100
+        Maximum number of epochs (passes over the data) per initialisation.
+
+    batch_size : int, default=64
+        Mini-batch size; capped at the number of samples.
+
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+
+    reconstruction_weight, kl_z_weight, kl_y_weight : float, default=1.0
+        Weights of the three terms of the negative ELBO: the reconstruction
+        ``-log p(x | z)``, the ``z`` term ``log q(z | x, y) - log p(z | y)``
+        and ``KL(q(y | x) || p(y))``. All 1 gives the true ELBO.
+
+    tol : float, default=1e-4
+        Relative improvement of the epoch loss below which an epoch counts as
+        no improvement.
+
+    n_iter_no_change : int, default=10
+        Training stops (and ``converged_`` is True) after this many
+        consecutive epochs without improvement.
+
+    n_init : int, default=1
+        Number of independent initialisations; the one with the best ELBO on
+        the training data is kept.
+
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
+        ``"cuda:N"``.
+
+    random_state : int, RandomState instance or None, default=None
+        Controls weight initialisation, mini-batch order and all sampling.
+        Pass an int for reproducible results: the same seed on the same
+        device gives the same labels.
+
+    verbose : int, default=0
+        Print one line per epoch when positive.
+
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training the
+        existing model (and its temperature schedule) instead of starting
+        again; ``n_init`` is then ignored.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample, ``argmax_k q(y=k | x)``.
+
+    n_iter_ : int
+        Number of epochs run by the selected initialisation.
+
+    converged_ : bool
+        Whether the selected initialisation stopped early on ``tol``.
+
+    lower_bound_ : float
+        Mean ELBO per training sample of the selected model (nats).
+
+    loss_curve_ : list of float
+        Mean negative ELBO per epoch of the selected initialisation.
+
+    history_ : list of dict
+        Per-epoch record of the selected initialisation: the loss terms,
+        ``temperature`` and ``seconds``.
+
+    likelihood_ : str
+        The observation model used, ``"bernoulli"`` or ``"gaussian"``.
+
+    device_ : str
+        The device the model was trained on.
+
+    module_ : torch.nn.Module
+        The fitted GMVAE network.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : Gaussian mixture in the input space.
+    sklearn.cluster.KMeans : K-Means clustering.
+
+    Notes
+    -----
+    The model follows Rui Shu's GMVAE (2016), a variant of the M2 model of
+    Kingma et al., "Semi-Supervised Learning with Deep Generative Models"
+    (NeurIPS 2014). The Gumbel-Softmax relaxation is from Jang et al.,
+    "Categorical Reparameterization with Gumbel-Softmax" (ICLR 2017).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skgmvae import GMVAEClustering
+    >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
+    >>> model = GMVAEClustering(n_clusters=3, max_iter=5, random_state=0)
+    >>> labels = model.fit_predict(X)
+    >>> labels.shape
+    (200,)
+    >>> model.predict_proba(X[:2]).sum(axis=1).round(6)
+    array([1., 1.])
+    >>> model.transform(X).shape
+    (200, 64)
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
+        "categorical": [StrOptions({"gumbel", "marginal"})],
+        "init_params": [StrOptions({"gmm", "random"})],
+        "pretrain_iter": [Interval(Integral, 1, None, closed="left")],
+        "hard_gumbel": ["boolean"],
+        "temperature_init": [Interval(Real, 0.0, None, closed="neither")],
+        "temperature_min": [Interval(Real, 0.0, None, closed="neither")],
+        "temperature_halflife": [Interval(Real, 0.0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
+        "reconstruction_weight": [Interval(Real, 0.0, None, closed="left")],
+        "kl_z_weight": [Interval(Real, 0.0, None, closed="left")],
+        "kl_y_weight": [Interval(Real, 0.0, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        latent_dim: int = 64,
+        hidden_layer_sizes: tuple[int, ...] = (512, 512),
+        likelihood: str = "auto",
+        categorical: str = "gumbel",
+        init_params: str = "gmm",
+        pretrain_iter: int = 10,
+        hard_gumbel: bool = False,
+        temperature_init: float = 1.0,
+        temperature_min: float = 0.5,
+        temperature_halflife: float = 2000,
+        max_iter: int = 100,
+        batch_size: int = 64,
+        learning_rate_init: float = 1e-3,
+        reconstruction_weight: float = 1.0,
+        kl_z_weight: float = 1.0,
+        kl_y_weight: float = 1.0,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        n_init: int = 1,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+        warm_start: bool = False,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.latent_dim = latent_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.likelihood = likelihood
+        self.categorical = categorical
+        self.init_params = init_params
+        self.pretrain_iter = pretrain_iter
+        self.hard_gumbel = hard_gumbel
+        self.temperature_init = temperature_init
+        self.temperature_min = temperature_min
+        self.temperature_halflife = temperature_halflife
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.reconstruction_weight = reconstruction_weight
+        self.kl_z_weight = kl_z_weight
+        self.kl_y_weight = kl_y_weight
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the GMVAE on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. Dense and numeric; see ``likelihood``.
+
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : GMVAEClustering
+            The fitted estimator.
+        """
+        continuing = self.warm_start and hasattr(self, "module_")
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=2,
+            reset=not continuing,
+        )
+        hidden = self._check_hidden_layer_sizes()
+        n_samples = X.shape[0]
+        if self.n_clusters > n_samples:
+            raise ValueError(
+                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
+        likelihood = self._resolve_likelihood(X)
+        device = resolve_device(self.device)
+        if continuing and likelihood != self.likelihood_:
+            raise ValueError(
+                f"warm_start=True continues a model fitted with the "
+                f"{self.likelihood_!r} likelihood, but this X implies "
+                f"{likelihood!r}."
+            )
+        X_t = _as_float32_tensor(X, device)
+        config = self._training_config(n_samples)
+        rng = check_random_state(self.random_state)
+
+        if continuing:
+            module = self.module_.to(device)
+            state = TrainingState(
+                make_optimizer(module, self.learning_rate_init),
+                step=self._step,
+                history=list(self.history_),
+            )
+            state.optimizer.load_state_dict(self._optimizer_state)
+            result = train(
+                module,
+                X_t,
+                config,
+                state,
+                _generator(rng, device),
+                elbo_loss_fn(config, _generator(rng, device)),
+                on_epoch_end=self._print_epoch,
+            )
+            best = (self._score_tensor(module, X_t), module, state, result)
+        else:
+            best = None
+            for init in range(self.n_init):
+                if self.verbose:
+                    print(f"Initialization {init + 1}/{self.n_init}")
+                module = GMVAE(
+                    X.shape[1], self.n_clusters, self.latent_dim, hidden, likelihood
+                )
+                module.reset_parameters(_generator(rng, torch.device("cpu")))
+                module.to(device)
+                generator = _generator(rng, device)
+                if self.init_params == "gmm":
+                    self._initialize_from_autoencoder(
+                        module, X_t, config, rng, generator
+                    )
+                state = TrainingState(make_optimizer(module, self.learning_rate_init))
+                result = train(
+                    module,
+                    X_t,
+                    config,
+                    state,
+                    generator,
+                    elbo_loss_fn(config, generator),
+                    on_epoch_end=self._print_epoch,
+                )
+                score = self._score_tensor(module, X_t)
+                if self.verbose:
+                    print(f"Initialization {init + 1}: ELBO per sample {score:.4f}")
+                if best is None or score > best[0]:
+                    best = (score, module, state, result)
+                if result.interrupted:
+                    break
+
+        score, module, state, result = best
+        if not np.isfinite(score):
+            raise FloatingPointError(
+                "The fitted model gives a non-finite ELBO on the training data; "
+                "lower learning_rate_init or check the scaling of X."
+            )
+        self.module_ = module
+        self.likelihood_ = likelihood
+        self.device_ = str(device)
+        self.lower_bound_ = score
+        self.history_ = state.history
+        self.loss_curve_ = [record["loss"] for record in state.history]
+        self.n_iter_ = result.n_epochs
+        self.converged_ = result.converged
+        self._step = state.step
+        self._optimizer_state = state.optimizer.state_dict()
+        self.labels_ = self._predict_tensor(X_t).argmax(1).numpy()
+
+        if not result.converged and not result.interrupted:
+            warnings.warn(
+                f"GMVAEClustering stopped after max_iter={self.max_iter} epochs "
+                "before the loss stopped improving (converged_=False). Increase "
+                "max_iter, or raise tol / lower n_iter_no_change to stop sooner.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        n_used = np.unique(self.labels_).size
+        if n_used < self.n_clusters:
+            warnings.warn(
+                f"Only {n_used} of n_clusters={self.n_clusters} clusters are "
+                "assigned any training sample. The data may hold fewer clusters, "
+                "or training merged some: try another random_state, n_init > 1, "
+                "or a smaller n_clusters.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit the model and return the cluster of each sample of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster labels, equal to ``fit(X).predict(X)``.
+        """
+        return self.fit(X).labels_
+
+    # ---------------------------------------------------------- prediction
+    def predict(self, X):
+        """Most probable cluster of each sample, ``argmax_k q(y=k | x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster labels.
+        """
+        return self.predict_proba(X).argmax(axis=1)
+
+    def predict_proba(self, X):
+        """Posterior cluster probabilities ``q(y | x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Rows sum to 1.
+        """
+        X_t = self._validated_tensor(X)
+        return self._predict_tensor(X_t).numpy().astype(np.float64)
+
+    def transform(self, X):
+        """Embed ``X`` as the posterior mean of ``z``.
+
+        The embedding is ``E_q[z | x] = sum_k q(y=k | x) E[z | x, y=k]``:
+        deterministic, unlike a sample of ``z``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            The embedding, in the floating dtype of ``X``.
+        """
+        X_t = self._validated_tensor(X)
+        Z = self._map_chunks(self.module_.embed, X_t)
+        return Z.numpy().astype(X.dtype if _is_float_array(X) else np.float64)
+
+    def score_samples(self, X):
+        """Evidence lower bound (ELBO) of each sample, in nats.
+
+        ``y`` is summed out exactly; the expectation over ``z`` uses one noise
+        vector shared by every sample (common random numbers), so the result
+        is deterministic and does not depend on which other samples are
+        scored with it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            Per-sample ELBO; higher is better.
+        """
+        X_t = self._validated_tensor(X)
+        module = self.module_
+        eps = _score_noise(module)
+        neg = self._map_chunks(lambda batch: module.elbo(batch, eps).total, X_t)
+        return -neg.numpy().astype(np.float64)
+
+    def score(self, X, y=None):
+        """Mean ELBO per sample of ``X``; higher is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        elbo : float
+            Mean of :meth:`score_samples`.
+        """
+        return float(self.score_samples(X).mean())
+
+    def sample(self, n_samples: int = 1):
+        """Generate samples from the fitted mixture.
+
+        Draws ``y`` from ``p(y)``, ``z`` from ``p(z | y)`` and returns the
+        decoder's mean ``E[x | z]`` (probabilities for the Bernoulli
+        likelihood), like ``GaussianMixture.sample``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Generated samples.
+
+        y : ndarray of shape (n_samples,)
+            Cluster each sample was drawn from.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. It must be an "
+                "integer >= 1."
+            )
+        rng = check_random_state(self.random_state)
+        device = _module_device(self.module_)
+        X, y = self.module_.sample(int(n_samples), _generator(rng, device))
+        return X.cpu().numpy().astype(np.float64), y.cpu().numpy()
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def _n_features_out(self) -> int:
+        return self.latent_dim
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = False
+        return tags
+
+    def __getstate__(self):
+        # Always pickle on the CPU, so a model fitted on a GPU loads anywhere.
+        state = self.__dict__.copy()
+        if "module_" in state:
+            state["module_"] = copy.deepcopy(state["module_"]).cpu()
+            state["_optimizer_state"] = _to_cpu(state["_optimizer_state"])
+        return state
+
+    def _check_hidden_layer_sizes(self) -> tuple[int, ...]:
+        sizes = np.ravel(np.asarray(self.hidden_layer_sizes, dtype=object))
+        if sizes.size == 0 or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+            for s in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a non-empty sequence of positive "
+                f"integers, got {self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _resolve_likelihood(self, X: np.ndarray) -> str:
+        in_unit_interval = bool(X.min() >= 0.0 and X.max() <= 1.0)
+        if self.likelihood == "auto":
+            return "bernoulli" if in_unit_interval else "gaussian"
+        if self.likelihood == "bernoulli" and not in_unit_interval:
+            raise ValueError(
+                "likelihood='bernoulli' needs every value of X in [0, 1], but X "
+                f"ranges over [{X.min():.4g}, {X.max():.4g}]. Scale X with "
+                "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
+            )
+        return self.likelihood
+
+    def _training_config(self, n_samples: int) -> TrainingConfig:
+        return TrainingConfig(
+            max_epochs=self.max_iter,
+            batch_size=min(self.batch_size, n_samples),
+            learning_rate=self.learning_rate_init,
+            categorical=self.categorical,
+            hard=self.hard_gumbel,
+            temperature_init=self.temperature_init,
+            temperature_min=self.temperature_min,
+            temperature_halflife=self.temperature_halflife,
+            weights=(
+                self.reconstruction_weight,
+                self.kl_z_weight,
+                self.kl_y_weight,
+            ),
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+        )
+
+    def _initialize_from_autoencoder(
+        self,
+        module: GMVAE,
+        X_t: torch.Tensor,
+        config: TrainingConfig,
+        rng: np.random.RandomState,
+        generator: torch.Generator,
+    ) -> None:
+        """Warm-up: autoencoder, GaussianMixture on its codes, then q(y | x).
+
+        1. ``pretrain_iter`` epochs train the z-encoder and decoder as a
+           deterministic autoencoder.
+        2. A diagonal ``GaussianMixture`` fitted to the codes sets the means
+           and variances of the cluster priors p(z | y).
+        3. ``pretrain_iter`` epochs teach q(y | x) the responsibilities of that
+           mixture, so joint training starts from its clusters.
+        """
+        warmup = replace(config, max_epochs=self.pretrain_iter, tol=0.0)
+        warmup.n_iter_no_change = self.pretrain_iter + 1
+        self._pretrain(
+            module, X_t, warmup, generator, autoencoder_loss_fn, "autoencoder"
+        )
+        codes = self._map_chunks(module.autoencoder_embed, X_t).numpy()
+        mixture = GaussianMixture(
+            n_components=self.n_clusters,
+            covariance_type="diag",
+            random_state=rng,
+        ).fit(codes)
+        device = _module_device(module)
+        module.set_prior(
+            torch.as_tensor(mixture.means_, dtype=torch.float32, device=device),
+            torch.as_tensor(mixture.covariances_, dtype=torch.float32, device=device),
+        )
+        self._pretrain(module, X_t, warmup, generator, alignment_loss_fn, "alignment")
+
+    def _pretrain(self, module, X_t, config, generator, loss_fn, stage) -> None:
+        state = TrainingState(make_optimizer(module, self.learning_rate_init))
+
+        def report(epoch: int, record: dict[str, float]) -> None:
+            if self.verbose:
+                print(
+                    f"Warm-up ({stage}) epoch {epoch}: loss {record['loss']:.4f}, "
+                    f"{record['seconds']:.2f} s"
+                )
+
+        train(module, X_t, config, state, generator, loss_fn, on_epoch_end=report)
+
+    def _print_epoch(self, epoch: int, record: dict[str, float]) -> None:
+        if self.verbose:
+            print(
+                f"Epoch {epoch}: loss {record['loss']:.4f} "
+                f"(reconstruction {record['reconstruction']:.4f}, "
+                f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}), "
+                f"temperature {record['temperature']:.3f}, "
+                f"{record['seconds']:.2f} s"
+            )
+
+    def _validated_tensor(self, X) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        if self.likelihood_ == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
+            raise ValueError(
+                "This model uses the Bernoulli likelihood and needs X in [0, 1], "
+                f"but X ranges over [{X.min():.4g}, {X.max():.4g}]. Apply the "
+                "same scaling as at fit time."
+            )
+        return _as_float32_tensor(X, _module_device(self.module_))
+
+    def _predict_tensor(self, X_t: torch.Tensor) -> torch.Tensor:
+        module = self.module_
+        return self._map_chunks(
+            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
+        )
+
+    def _score_tensor(self, module: GMVAE, X_t: torch.Tensor) -> float:
+        eps = _score_noise(module)
+        neg = self._map_chunks(lambda batch: module.elbo(batch, eps).total, X_t)
+        return -float(neg.double().mean())
+
+    @staticmethod
+    def _map_chunks(fn, X_t: torch.Tensor) -> torch.Tensor:
+        """Apply ``fn`` to fixed-size row chunks; results on the CPU."""
+        with torch.inference_mode():
+            parts = [
+                fn(X_t[start : start + _PREDICT_CHUNK]).float().cpu()
+                for start in range(0, X_t.shape[0], _PREDICT_CHUNK)
+            ]
+        return torch.cat(parts)
+
+
+def _is_float_array(X) -> bool:
+    return isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)
+
+
+def _as_float32_tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
+    """float32 tensor on ``device``, sharing memory with ``X`` when possible."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    with warnings.catch_warnings():
+        # Read-only arrays (memmaps) are never written to here.
+        warnings.filterwarnings("ignore", message="The given NumPy array")
+        tensor = torch.from_numpy(X)
+    return tensor.to(device)
+
+
+def _generator(rng: np.random.RandomState, device: torch.device) -> torch.Generator:
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _module_device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _score_noise(module: GMVAE) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(_SCORE_NOISE_SEED)
+    eps = torch.randn(module.latent_dim, generator=generator)
+    return eps.to(_module_device(module))
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {key: _to_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(value) for value in obj)
+    return obj

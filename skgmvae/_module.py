@@ -1,0 +1,342 @@
+"""The Gaussian Mixture VAE as a plain :class:`torch.nn.Module`.
+
+Generative model::
+
+    y ~ Categorical(pi)                  pi uniform over K clusters
+    z | y ~ N(mu_y, diag(sigma_y^2))     one learned Gaussian per cluster
+    x | z ~ p_theta(x | z)               Bernoulli or Gaussian, MLP decoder
+
+Inference model::
+
+    q(y | x) = Categorical(softmax(f(x)))
+    q(z | x, y) = N(m(x, y), diag(s(x, y)^2))
+
+The module knows nothing about scikit-learn: it maps float32 tensors to
+tensors. The estimator in :mod:`skgmvae._estimator` owns data validation,
+devices and the training schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skgmvae._distributions import (
+    gumbel_softmax,
+    kl_categorical_uniform,
+    log_bernoulli_with_logits,
+    log_normal,
+)
+
+Likelihood = Literal["bernoulli", "gaussian"]
+Categorical = Literal["gumbel", "marginal"]
+
+# Variances are floored so no density can become infinite: a latent or
+# observation variance that collapses to zero would make the ELBO unbounded.
+LATENT_LOGVAR_FLOOR = math.log(1e-4)
+OBSERVATION_LOGVAR_FLOOR = math.log(1e-3)
+
+
+def floored_logvar(raw: torch.Tensor, floor: float) -> torch.Tensor:
+    """Smoothly map an unconstrained value to a log-variance above ``floor``."""
+    return floor + F.softplus(raw - floor)
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them and after the last one."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class LossTerms:
+    """Per-sample negative-ELBO terms, each of shape ``(batch,)``.
+
+    ``total`` is the weighted sum the optimizer minimises; the other fields
+    are the unweighted terms, for logging and tests.
+    """
+
+    reconstruction: torch.Tensor
+    kl_z: torch.Tensor
+    kl_y: torch.Tensor
+    total: torch.Tensor
+
+
+class GMVAE(nn.Module):
+    """Gaussian Mixture Variational Autoencoder.
+
+    Parameters
+    ----------
+    n_features : int
+        Dimension of x.
+    n_clusters : int
+        Number K of mixture components (values of y).
+    latent_dim : int
+        Dimension of z.
+    hidden_layer_sizes : sequence of int
+        Widths of the hidden layers of each encoder trunk; the decoder uses
+        them in reverse order.
+    likelihood : {"bernoulli", "gaussian"}
+        Observation model p(x | z). Bernoulli takes x in [0, 1] and is
+        parametrised by logits; Gaussian has a learned per-feature variance.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_clusters: int,
+        latent_dim: int,
+        hidden_layer_sizes: tuple[int, ...],
+        likelihood: Likelihood,
+    ) -> None:
+        super().__init__()
+        hidden = list(hidden_layer_sizes)
+        self.n_features = n_features
+        self.n_clusters = n_clusters
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+
+        # q(y | x): its own trunk, as in the reference GMVAE.
+        self.qy_trunk = _mlp([n_features, *hidden])
+        self.qy_head = nn.Linear(hidden[-1], n_clusters)
+
+        # q(z | x, y): the first layer acting on the concatenation [x, y] is
+        # split into W_x x + W_y y, so that with y one-hot the K branches of
+        # the exact marginalisation share the cost of W_x x.
+        self.qz_input_x = nn.Linear(n_features, hidden[0])
+        self.qz_input_y = nn.Parameter(torch.empty(n_clusters, hidden[0]))
+        self.qz_trunk = _mlp(hidden)
+        self.qz_head = nn.Linear(hidden[-1], 2 * latent_dim)
+
+        # p(x | z)
+        self.decoder = nn.Sequential(
+            _mlp([latent_dim, *reversed(hidden)]), nn.Linear(hidden[0], n_features)
+        )
+        if likelihood == "gaussian":
+            self.x_logvar_raw = nn.Parameter(torch.zeros(n_features))
+
+        # p(z | y)
+        self.prior_loc = nn.Parameter(torch.empty(n_clusters, latent_dim))
+        self.prior_logvar_raw = nn.Parameter(torch.zeros(n_clusters, latent_dim))
+        self.register_buffer(
+            "log_prior_y", torch.full((n_clusters,), -math.log(n_clusters))
+        )
+
+    # ------------------------------------------------------------------ init
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Initialise every parameter from ``generator`` alone.
+
+        Mirrors PyTorch's default ``nn.Linear`` initialisation but draws from
+        the given generator, so a seed fully determines the starting point
+        and the global torch RNG is never touched.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                bound = 1.0 / math.sqrt(module.in_features)
+                nn.init.uniform_(module.weight, -bound, bound, generator=generator)
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+        # All rows equal (zero): q(z | x, y) starts out independent of y and
+        # the rows stay equal while warm-up feeds the uniform y.
+        self.qz_input_y.zero_()
+        nn.init.normal_(self.prior_loc, 0.0, 1.0, generator=generator)
+        self.prior_logvar_raw.zero_()
+        if self.likelihood == "gaussian":
+            self.x_logvar_raw.zero_()
+
+    # ------------------------------------------------------------- inference
+    def qy_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of q(y | x), shape ``(batch, K)``."""
+        return self.qy_head(self.qy_trunk(x))
+
+    def qz_params(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x, y) for a (relaxed) one-hot ``y``."""
+        h = F.relu(self.qz_input_x(x) + y @ self.qz_input_y)
+        return self._qz_output(h)
+
+    def qz_params_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x, y=k) for every k: ``(batch, K, D)``."""
+        hx = self.qz_input_x(x)
+        h = F.relu(hx.unsqueeze(1) + self.qz_input_y.unsqueeze(0))
+        return self._qz_output(h)
+
+    def _qz_output(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loc, raw = self.qz_head(self.qz_trunk(h)).chunk(2, dim=-1)
+        return loc, floored_logvar(raw, LATENT_LOGVAR_FLOOR)
+
+    # ------------------------------------------------------------ generative
+    def prior_params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of p(z | y=k) for every k: ``(K, D)``."""
+        return self.prior_loc, floored_logvar(
+            self.prior_logvar_raw, LATENT_LOGVAR_FLOOR
+        )
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits or Gaussian means of p(x | z)."""
+        return self.decoder(z)
+
+    def observation_mean(self, decoded: torch.Tensor) -> torch.Tensor:
+        """E[x | z] from the decoder output."""
+        return torch.sigmoid(decoded) if self.likelihood == "bernoulli" else decoded
+
+    def log_px(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+        """log p(x | z), summed over features; ``x`` broadcasts over extra axes."""
+        if self.likelihood == "bernoulli":
+            return log_bernoulli_with_logits(x.expand_as(decoded), decoded)
+        logvar = floored_logvar(self.x_logvar_raw, OBSERVATION_LOGVAR_FLOOR)
+        return log_normal(x, decoded, logvar)
+
+    # ------------------------------------------------------------------ loss
+    def loss(
+        self,
+        x: torch.Tensor,
+        *,
+        categorical: Categorical,
+        temperature: float,
+        hard: bool,
+        generator: torch.Generator | None,
+        weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    ) -> LossTerms:
+        """Single-sample estimate of the negative ELBO for a batch.
+
+        ``categorical="gumbel"`` draws one relaxed y per sample (the reference
+        GMVAE); ``"marginal"`` sums exactly over the K values of y, weighted
+        by q(y | x), and draws one z per value.
+        """
+        logits = self.qy_logits(x)
+        prior_loc, prior_logvar = self.prior_params()
+        if categorical == "gumbel":
+            y = gumbel_softmax(logits, temperature, hard=hard, generator=generator)
+            loc, logvar = self.qz_params(x, y)
+            z = self._reparameterize(loc, logvar, generator)
+            reconstruction = -self.log_px(x, self.decode(z))
+            kl_z = log_normal(z, loc, logvar) - log_normal(
+                z, y @ prior_loc, y @ prior_logvar
+            )
+        else:
+            qy = F.softmax(logits, dim=-1)
+            loc, logvar = self.qz_params_all(x)
+            z = self._reparameterize(loc, logvar, generator)
+            rec_k = -self.log_px(x.unsqueeze(1), self.decode(z))
+            kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
+            reconstruction = (qy * rec_k).sum(-1)
+            kl_z = (qy * kl_k).sum(-1)
+        kl_y = kl_categorical_uniform(logits)
+        w_rec, w_z, w_y = weights
+        total = w_rec * reconstruction + w_z * kl_z + w_y * kl_y
+        return LossTerms(reconstruction, kl_z, kl_y, total)
+
+    def autoencoder_loss(self, x: torch.Tensor) -> LossTerms:
+        """Reconstruction loss of the deterministic autoencoder x -> m(x, .) -> x.
+
+        Used to warm up the encoder of z and the decoder before the mixture
+        is fitted: y enters as the uniform vector, so no cluster is favoured.
+        """
+        y = torch.full(
+            (x.shape[0], self.n_clusters), 1.0 / self.n_clusters, device=x.device
+        )
+        loc, _ = self.qz_params(x, y)
+        reconstruction = -self.log_px(x, self.decode(loc))
+        zero = torch.zeros_like(reconstruction)
+        return LossTerms(reconstruction, zero, zero, reconstruction)
+
+    @torch.no_grad()
+    def autoencoder_embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The code m(x, uniform y) of the warm-up autoencoder."""
+        y = torch.full(
+            (x.shape[0], self.n_clusters), 1.0 / self.n_clusters, device=x.device
+        )
+        return self.qz_params(x, y)[0]
+
+    def prior_log_responsibilities(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(y=k | z) under the prior, shape ``(batch, K)``."""
+        prior_loc, prior_logvar = self.prior_params()
+        joint = log_normal(z.unsqueeze(1), prior_loc, prior_logvar) + self.log_prior_y
+        return F.log_softmax(joint, dim=-1)
+
+    def alignment_loss(self, x: torch.Tensor) -> LossTerms:
+        """Cross-entropy from p(y | z = autoencoder code of x) to q(y | x).
+
+        Teaches the cluster encoder the clusters of a freshly initialised
+        prior, so that joint training starts from them instead of from a
+        random q(y | x), which tends to collapse all data into one cluster.
+        """
+        with torch.no_grad():
+            target = self.prior_log_responsibilities(self.autoencoder_embed(x)).exp()
+        cross_entropy = -(target * F.log_softmax(self.qy_logits(x), dim=-1)).sum(-1)
+        zero = torch.zeros_like(cross_entropy)
+        return LossTerms(zero, zero, cross_entropy, cross_entropy)
+
+    @torch.no_grad()
+    def set_prior(self, loc: torch.Tensor, var: torch.Tensor) -> None:
+        """Set p(z | y=k) = N(loc[k], diag(var[k])), inverting the variance floor."""
+        self.prior_loc.copy_(loc)
+        logvar = torch.log(var).clamp_min(LATENT_LOGVAR_FLOOR + 1e-6)
+        # inverse of floored_logvar: raw = floor + log(expm1(logvar - floor))
+        self.prior_logvar_raw.copy_(
+            LATENT_LOGVAR_FLOOR + torch.log(torch.expm1(logvar - LATENT_LOGVAR_FLOOR))
+        )
+
+    def _reparameterize(
+        self,
+        loc: torch.Tensor,
+        logvar: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        eps = torch.randn(
+            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
+        )
+        return loc + eps * torch.exp(0.5 * logvar)
+
+    # ------------------------------------------------- deterministic outputs
+    @torch.no_grad()
+    def elbo(self, x: torch.Tensor, eps: torch.Tensor) -> LossTerms:
+        """Per-sample ELBO terms with y summed out exactly and z = loc + std * eps.
+
+        ``eps`` has shape ``(latent_dim,)`` and is shared by every sample, so
+        the result is a deterministic, batch-independent Monte Carlo estimate
+        (common random numbers). ``total`` is the negative ELBO.
+        """
+        logits = self.qy_logits(x)
+        qy = F.softmax(logits, dim=-1)
+        loc, logvar = self.qz_params_all(x)
+        z = loc + eps * torch.exp(0.5 * logvar)
+        prior_loc, prior_logvar = self.prior_params()
+        rec = -(qy * self.log_px(x.unsqueeze(1), self.decode(z))).sum(-1)
+        kl_z = (
+            qy * (log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar))
+        ).sum(-1)
+        kl_y = kl_categorical_uniform(logits)
+        return LossTerms(rec, kl_z, kl_y, rec + kl_z + kl_y)
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean E_q[z | x] = sum_k q(k | x) m(x, k), shape ``(batch, D)``."""
+        qy = F.softmax(self.qy_logits(x), dim=-1)
+        loc, _ = self.qz_params_all(x)
+        return (qy.unsqueeze(-1) * loc).sum(1)
+
+    @torch.no_grad()
+    def sample(
+        self, n_samples: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``(E[x | z], y)`` with y ~ p(y) and z ~ p(z | y)."""
+        device = self.prior_loc.device
+        y = torch.multinomial(
+            self.log_prior_y.exp(), n_samples, replacement=True, generator=generator
+        )
+        prior_loc, prior_logvar = self.prior_params()
+        eps = torch.randn(
+            (n_samples, self.latent_dim), generator=generator, device=device
+        )
+        z = prior_loc[y] + eps * torch.exp(0.5 * prior_logvar[y])
+        return self.observation_mean(self.decode(z)), y

@@ -1,0 +1,229 @@
+"""The training loop: epochs of shuffled mini-batches, schedules, stopping.
+
+Nothing here knows about scikit-learn. The loop works on a float32 tensor
+already on the training device and avoids host-device synchronisation inside
+an epoch: per-batch loss terms are accumulated on the device and read once
+per epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from skgmvae._module import GMVAE, Categorical, LossTerms
+
+# Names of the logged loss terms, in the order they are accumulated.
+TERMS = ("loss", "reconstruction", "kl_z", "kl_y")
+
+
+@dataclass
+class TrainingConfig:
+    """Settings of one training run (see ``GMVAEClustering`` for meanings)."""
+
+    max_epochs: int
+    batch_size: int
+    learning_rate: float
+    categorical: Categorical
+    hard: bool
+    temperature_init: float
+    temperature_min: float
+    temperature_halflife: float
+    weights: tuple[float, float, float]
+    tol: float
+    n_iter_no_change: int
+    max_nan_recoveries: int = 3
+
+
+def temperature_at(step: int, config: TrainingConfig) -> float:
+    """Gumbel-Softmax temperature after ``step`` optimizer steps.
+
+    Exponential decay counted in steps, not epochs, so a small data set gets
+    the same schedule per update as a large one.
+    """
+    decayed = config.temperature_init * 0.5 ** (step / config.temperature_halflife)
+    return max(decayed, config.temperature_min)
+
+
+@dataclass
+class TrainingState:
+    """What persists between calls: optimizer, step count, history."""
+
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class TrainingResult:
+    n_epochs: int
+    converged: bool
+    interrupted: bool
+
+
+def make_optimizer(module: GMVAE, learning_rate: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(module.parameters(), lr=learning_rate)
+
+
+LossFn = Callable[[GMVAE, torch.Tensor, int], LossTerms]
+
+
+def elbo_loss_fn(config: TrainingConfig, generator: torch.Generator) -> LossFn:
+    """The negative ELBO of ``config``, with the temperature of the current step."""
+
+    def loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
+        return module.loss(
+            batch,
+            categorical=config.categorical,
+            temperature=temperature_at(step, config),
+            hard=config.hard,
+            generator=generator,
+            weights=config.weights,
+        )
+
+    return loss_fn
+
+
+def autoencoder_loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
+    return module.autoencoder_loss(batch)
+
+
+def alignment_loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
+    return module.alignment_loss(batch)
+
+
+def train(
+    module: GMVAE,
+    X: torch.Tensor,
+    config: TrainingConfig,
+    state: TrainingState,
+    generator: torch.Generator,
+    loss_fn: LossFn,
+    *,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainingResult:
+    """Run up to ``config.max_epochs`` epochs of Adam on the negative ELBO.
+
+    Stops early once the epoch loss has failed to improve by a relative
+    ``tol`` for ``n_iter_no_change`` consecutive epochs. A non-finite epoch
+    loss restores the last finite state and retries with a ten times smaller
+    learning rate, up to ``max_nan_recoveries`` times, then raises
+    ``FloatingPointError``. ``KeyboardInterrupt`` stops training, keeps the
+    last finite state and returns with ``interrupted=True``.
+    """
+    n_samples = X.shape[0]
+    best_loss = math.inf
+    epochs_no_improvement = 0
+    recoveries = 0
+    good = _snapshot(module, state)
+    epoch = 0
+    converged = False
+    interrupted = False
+    module.train()
+    try:
+        while epoch < config.max_epochs:
+            tic = time.perf_counter()
+            sums = _run_epoch(module, X, config, state, generator, loss_fn)
+            values = (sums / n_samples).tolist()  # the one sync per epoch
+            if not all(math.isfinite(v) for v in values):
+                recoveries += 1
+                if recoveries > config.max_nan_recoveries:
+                    _restore(module, state, good)
+                    raise FloatingPointError(
+                        "The training loss became NaN or infinite "
+                        f"{recoveries} times, even after lowering the learning "
+                        "rate. Likely causes: a learning rate that is too high, "
+                        "unscaled input with extreme values, or the Bernoulli "
+                        "likelihood on data outside [0, 1]."
+                    )
+                _restore(module, state, good)
+                for group in state.optimizer.param_groups:
+                    group["lr"] *= 0.1
+                warnings.warn(
+                    "Non-finite training loss; restored the last finite state "
+                    "and lowered the learning rate tenfold.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
+            epoch += 1
+            record = dict(zip(TERMS, values, strict=True))
+            record["temperature"] = temperature_at(state.step, config)
+            record["seconds"] = time.perf_counter() - tic
+            state.history.append(record)
+            good = _snapshot(module, state)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record)
+            if record["loss"] < best_loss - config.tol * abs(best_loss):
+                epochs_no_improvement = 0
+            else:
+                epochs_no_improvement += 1
+            best_loss = min(best_loss, record["loss"])
+            if epochs_no_improvement >= config.n_iter_no_change:
+                converged = True
+                break
+    except KeyboardInterrupt:
+        _restore(module, state, good)
+        interrupted = True
+        warnings.warn(
+            f"Training interrupted after {epoch} epochs; the model keeps the "
+            "state of the last completed epoch.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    finally:
+        module.eval()
+    return TrainingResult(n_epochs=epoch, converged=converged, interrupted=interrupted)
+
+
+def _run_epoch(
+    module: GMVAE,
+    X: torch.Tensor,
+    config: TrainingConfig,
+    state: TrainingState,
+    generator: torch.Generator,
+    loss_fn: LossFn,
+) -> torch.Tensor:
+    """One pass over ``X`` in a random order; returns summed loss terms."""
+    n_samples = X.shape[0]
+    order = torch.randperm(n_samples, generator=generator, device=X.device)
+    sums = torch.zeros(len(TERMS), device=X.device)
+    for start in range(0, n_samples, config.batch_size):
+        batch = X.index_select(0, order[start : start + config.batch_size])
+        terms = loss_fn(module, batch, state.step)
+        loss = terms.total.mean()
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        state.step += 1
+        with torch.no_grad():
+            sums += torch.stack(
+                [
+                    terms.total.sum(),
+                    terms.reconstruction.sum(),
+                    terms.kl_z.sum(),
+                    terms.kl_y.sum(),
+                ]
+            )
+    return sums
+
+
+def _snapshot(module: GMVAE, state: TrainingState) -> tuple[dict, dict, int]:
+    return (
+        copy.deepcopy(module.state_dict()),
+        copy.deepcopy(state.optimizer.state_dict()),
+        state.step,
+    )
+
+
+def _restore(module: GMVAE, state: TrainingState, snapshot: tuple) -> None:
+    module_state, optimizer_state, step = snapshot
+    module.load_state_dict(module_state)
+    state.optimizer.load_state_dict(optimizer_state)
+    state.step = step
