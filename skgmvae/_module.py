@@ -154,7 +154,7 @@ class GMVAE(nn.Module):
     # ------------------------------------------------------------- inference
     def qy_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(y | x), shape ``(batch, K)``."""
-        return self.qy_head(self.qy_trunk(x))
+        return self.qy_head(self.qy_trunk(x)).float()
 
     def qz_params(
         self, x: torch.Tensor, y: torch.Tensor
@@ -170,7 +170,9 @@ class GMVAE(nn.Module):
         return self._qz_output(h)
 
     def _qz_output(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        loc, raw = self.qz_head(self.qz_trunk(h)).chunk(2, dim=-1)
+        # .float(): under bfloat16 autocast the layers run in bfloat16, but
+        # densities and their sums are computed in float32.
+        loc, raw = self.qz_head(self.qz_trunk(h)).float().chunk(2, dim=-1)
         return loc, floored_logvar(raw, LATENT_LOGVAR_FLOOR)
 
     # ------------------------------------------------------------ generative
@@ -182,7 +184,7 @@ class GMVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits or Gaussian means of p(x | z)."""
-        return self.decoder(z)
+        return self.decoder(z).float()
 
     def observation_mean(self, decoded: torch.Tensor) -> torch.Tensor:
         """E[x | z] from the decoder output."""

@@ -38,6 +38,7 @@ class TrainingConfig:
     weights: tuple[float, float, float]
     tol: float
     n_iter_no_change: int
+    precision: str = "float32"
     max_nan_recoveries: int = 3
 
 
@@ -194,9 +195,17 @@ def _run_epoch(
     n_samples = X.shape[0]
     order = torch.randperm(n_samples, generator=generator, device=X.device)
     sums = torch.zeros(len(TERMS), device=X.device)
+    # Mixed precision: matrix products in bfloat16, weights, optimizer state
+    # and the loss's reductions in float32 (the module casts its outputs).
+    autocast = torch.autocast(
+        X.device.type,
+        dtype=torch.bfloat16,
+        enabled=config.precision == "bfloat16",
+    )
     for start in range(0, n_samples, config.batch_size):
         batch = X.index_select(0, order[start : start + config.batch_size])
-        terms = loss_fn(module, batch, state.step)
+        with autocast:
+            terms = loss_fn(module, batch, state.step)
         loss = terms.total.mean()
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
