@@ -1,0 +1,436 @@
+"""Benchmark ``GMVAEClustering`` against k-means and Gaussian mixtures.
+
+Every method clusters the whole data set into as many clusters as it has
+classes, once per seed, and is scored against the classes with ACC
+(Hungarian matching, :func:`skgmvae.metrics.cluster_accuracy`), NMI and ARI.
+
+Usage::
+
+    python benchmarks/run.py                    # digits, 5 seeds, all methods
+    python benchmarks/run.py --quick            # smoke test, well under a minute
+    python benchmarks/run.py --datasets digits wine --seeds 3
+    python benchmarks/run.py --datasets mnist --methods kmeans gmm-diag --seeds 1
+
+The output folder (``--out``, by default ``benchmarks/results/<timestamp>``)
+receives ``results.md`` (the table printed at the end), ``runs.json`` (every
+run with the environment), ``runs.csv``, ``summary.csv`` and, when matplotlib
+is installed, PNG figures. See ``benchmarks/README.md`` for the columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+for _path in (str(HERE), str(REPO_ROOT)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import bench_figures
+import bench_report
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
+
+from skgmvae import GMVAEClustering
+from skgmvae.datasets import DATASETS, IMAGE_SHAPES, load_dataset
+from skgmvae.metrics import cluster_accuracy
+
+METHODS = ("gmvae", "kmeans", "gmm-diag", "gmm-full")
+# Data sets with more samples than this get LARGE_SEEDS seeds by default.
+LARGE_SAMPLES = 20_000
+SMALL_SEEDS, LARGE_SEEDS = 5, 3
+# GMVAE settings of --quick: enough to exercise every step, not to converge.
+QUICK_GMVAE = {"max_iter": 2, "pretrain_iter": 1}
+
+
+@dataclass
+class Options:
+    """Parsed command-line options."""
+
+    datasets: list[str]
+    methods: list[str]
+    seeds: int | None
+    device: str
+    data_dir: Path | None
+    out: Path
+    quick: bool
+    max_iter: int | None
+    gmm_full_max_features: int
+    figures: bool
+    threads: int | None
+    argv: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- options
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=["digits"])
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        help=f"seeds 0..N-1 per method (default: {SMALL_SEEDS}, or {LARGE_SEEDS} "
+        f"for data sets of more than {LARGE_SAMPLES} samples; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="device of GMVAEClustering: cpu, cuda, auto"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        help="folder with mnist.npz etc. (default: $SKGMVAE_DATA, else "
+        "../shared/data next to the repository if it exists)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: benchmarks/results/<timestamp>)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 seed, GMVAE with "
+        + ", ".join(f"{k}={v}" for k, v in QUICK_GMVAE.items()),
+    )
+    parser.add_argument(
+        "--max-iter", type=_positive_int, default=None, help="GMVAE max_iter"
+    )
+    parser.add_argument(
+        "--gmm-full-max-features",
+        type=_positive_int,
+        default=300,
+        help="skip gmm-full on data sets with more features than this",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="limit torch, BLAS and OpenMP to this many threads (default: the "
+        "libraries' own defaults, usually one per core)",
+    )
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNGs")
+    args = parser.parse_args(argv)
+    return Options(
+        datasets=list(dict.fromkeys(args.datasets)),
+        methods=list(dict.fromkeys(args.methods)),
+        seeds=1 if args.quick and args.seeds is None else args.seeds,
+        device=args.device,
+        data_dir=args.data_dir,
+        out=args.out or default_out_dir(),
+        quick=args.quick,
+        max_iter=args.max_iter,
+        gmm_full_max_features=args.gmm_full_max_features,
+        figures=not args.no_figures,
+        threads=args.threads,
+        argv=argv,
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def default_data_dir() -> Path | None:
+    """``$SKGMVAE_DATA``, else ``../shared/data`` beside the repository."""
+    if os.environ.get("SKGMVAE_DATA"):
+        return Path(os.environ["SKGMVAE_DATA"])
+    shared = REPO_ROOT.parent / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+def default_out_dir() -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return HERE / "results" / stamp
+
+
+# ---------------------------------------------------------------- methods
+def make_estimator(method: str, n_clusters: int, seed: int, options: Options):
+    """A fresh, unfitted estimator for ``method``."""
+    if method == "gmvae":
+        params: dict[str, Any] = dict(QUICK_GMVAE) if options.quick else {}
+        if options.max_iter is not None:
+            params["max_iter"] = options.max_iter
+        return GMVAEClustering(
+            n_clusters=n_clusters, device=options.device, random_state=seed, **params
+        )
+    if method == "kmeans":
+        return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
+    if method.startswith("gmm-"):
+        return GaussianMixture(
+            n_components=n_clusters,
+            covariance_type=method.removeprefix("gmm-"),
+            random_state=seed,
+        )
+    raise ValueError(f"Unknown method {method!r}; choose from {METHODS}.")
+
+
+def methods_for(X: np.ndarray, options: Options) -> tuple[list[str], list[str]]:
+    """Methods to run on ``X`` and notes on the ones skipped."""
+    methods, notes = [], []
+    for method in options.methods:
+        if method == "gmm-full" and X.shape[1] > options.gmm_full_max_features:
+            notes.append(
+                f"gmm-full skipped: {X.shape[1]} features > "
+                f"--gmm-full-max-features={options.gmm_full_max_features}"
+            )
+            continue
+        methods.append(method)
+    return methods, notes
+
+
+def n_seeds_for(X: np.ndarray, options: Options) -> int:
+    if options.seeds is not None:
+        return options.seeds
+    return LARGE_SEEDS if X.shape[0] > LARGE_SAMPLES else SMALL_SEEDS
+
+
+# -------------------------------------------------------------------- runs
+def run_one(
+    method: str, X: np.ndarray, y: np.ndarray, seed: int, options: Options
+) -> tuple[dict[str, Any], Any]:
+    """Fit and predict once; the measurements and the fitted model."""
+    n_clusters = int(np.unique(y).size)
+    record: dict[str, Any] = {
+        "method": method,
+        "seed": seed,
+        "n_samples": X.shape[0],
+        "n_features": X.shape[1],
+        "n_clusters": n_clusters,
+        "device": "cpu",
+        "error": None,
+    }
+    model = make_estimator(method, n_clusters, seed, options)
+    cuda = method == "gmvae" and _uses_cuda(options.device)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        bench_report.PeakMemory() as mem,
+    ):
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        model.fit(X)
+        fitted = time.perf_counter()
+        labels = model.predict(X)
+        predicted = time.perf_counter()
+    record.update(
+        acc=cluster_accuracy(y, labels),
+        nmi=float(normalized_mutual_info_score(y, labels)),
+        ari=float(adjusted_rand_score(y, labels)),
+        fit_seconds=fitted - start,
+        predict_seconds=predicted - fitted,
+        peak_mem_mb=mem.increase_mb,
+        max_rss_mb=bench_report.max_rss_mb(),
+        gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        device=getattr(model, "device_", "cpu"),
+        n_iter=_as_int(getattr(model, "n_iter_", None)),
+        converged=getattr(model, "converged_", None),
+        n_clusters_used=int(np.unique(labels).size),
+        warnings=_warning_texts(caught),
+    )
+    return record, model
+
+
+def _uses_cuda(device: str) -> bool:
+    if device == "auto":
+        return torch.cuda.is_available()
+    return device.startswith("cuda")
+
+
+def _as_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _warning_texts(caught: list[warnings.WarningMessage]) -> list[str]:
+    texts = [f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught]
+    return list(dict.fromkeys(texts))
+
+
+def failed_record(method: str, seed: int, X: np.ndarray, error: str) -> dict:
+    """A run that raised: no scores, the error text kept."""
+    record = dict.fromkeys(bench_report.RUN_FIELDS)
+    record.update(
+        method=method,
+        seed=seed,
+        n_samples=X.shape[0],
+        n_features=X.shape[1],
+        device="-",
+        warnings=[],
+        error=error,
+    )
+    return record
+
+
+def progress(start: float, message: str) -> None:
+    """A progress line with the elapsed wall time, flushed at once."""
+    print(f"[{time.perf_counter() - start:8.1f} s] {message}", flush=True)
+
+
+def _run_line(record: dict[str, Any]) -> str:
+    line = (
+        f"ACC {record['acc']:.3f}  NMI {record['nmi']:.3f}  ARI {record['ari']:.3f}  "
+        f"fit {record['fit_seconds']:.2f} s  predict {record['predict_seconds']:.3f} s"
+    )
+    if record["warnings"]:
+        line += f"  ({len(record['warnings'])} warning(s), see runs.json)"
+    return line
+
+
+def run_dataset(
+    dataset: str, options: Options, start: float, figures: list[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """All methods and seeds on one data set; runs and notes."""
+    X, y = load_dataset(dataset, data_dir=options.data_dir)
+    progress(
+        start, f"{dataset}: {X.shape[0]} x {X.shape[1]}, {np.unique(y).size} classes"
+    )
+    methods, notes = methods_for(X, options)
+    for note in notes:
+        progress(start, f"{dataset}: {note}")
+    notes = [f"{dataset}: {note}" for note in notes]
+    n_seeds = n_seeds_for(X, options)
+    runs = []
+    for method in methods:
+        for seed in range(n_seeds):
+            progress(start, f"{dataset} | {method} | seed {seed + 1}/{n_seeds} ...")
+            try:
+                record, model = run_one(method, X, y, seed, options)
+            except Exception as exc:  # keep going; reported and exit code 1
+                traceback.print_exc()
+                error = f"{type(exc).__name__}: {exc}"
+                record, model = failed_record(method, seed, X, error), None
+                progress(start, f"{dataset} | {method} | seed {seed}: FAILED {error}")
+            else:
+                progress(
+                    start, f"{dataset} | {method} | seed {seed}: {_run_line(record)}"
+                )
+            record["dataset"] = dataset
+            runs.append(record)
+            if (
+                method == "gmvae"
+                and seed == 0
+                and model is not None
+                and options.figures
+            ):
+                figures += model_figures(model, X, y, dataset, options.out)
+    return runs, notes
+
+
+def model_figures(model, X: np.ndarray, y: np.ndarray, dataset: str, out: Path):
+    """Sample grid (image data) and latent view of a fitted GMVAE."""
+    if not bench_figures.matplotlib_available():
+        return []
+    names = [bench_figures.plot_latent(model, X, y, out, dataset)]
+    if dataset in IMAGE_SHAPES:
+        names.append(
+            bench_figures.plot_samples(model, y, IMAGE_SHAPES[dataset], out, dataset)
+        )
+    return [name for name in names if name]
+
+
+def summary_figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
+    names = [bench_figures.plot_scores(runs, out), bench_figures.plot_times(runs, out)]
+    return [name for name in names if name]
+
+
+# -------------------------------------------------------------------- main
+def write_outputs(
+    options: Options,
+    env: dict[str, Any],
+    runs: list[dict[str, Any]],
+    notes: list[str],
+    figures: list[str],
+) -> str:
+    """Write every output file; return the Markdown table."""
+    summary = bench_report.summarize(runs)
+    table = bench_report.markdown_table(summary)
+    out = options.out
+    options_record = {**asdict(options), "gmvae_quick_params": QUICK_GMVAE}
+    payload = {
+        "environment": env,
+        "options": {key: _plain(value) for key, value in options_record.items()},
+        "notes": notes,
+        "runs": runs,
+        "summary": summary,
+    }
+    bench_report.write_json(out / "runs.json", payload)
+    bench_report.write_csv(out / "runs.csv", runs, bench_report.RUN_FIELDS)
+    bench_report.write_csv(out / "summary.csv", summary, list(summary[0]))
+    markdown = bench_report.results_markdown(env, table, notes, figures)
+    (out / "results.md").write_text(markdown, encoding="utf-8")
+    return table
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 0 when every run succeeded, 1 otherwise."""
+    options = parse_args(argv)
+    if options.threads is None:
+        return run_benchmark(options)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(options.threads)
+    try:
+        with threadpool_limits(limits=options.threads):
+            return run_benchmark(options)
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def run_benchmark(options: Options) -> int:
+    """Run every data set and method, write the outputs; the exit code."""
+    options.out.mkdir(parents=True, exist_ok=True)
+    env = bench_report.environment_info(bench_report.command_line(options.argv))
+    start = time.perf_counter()
+    progress(start, f"output folder: {options.out}")
+    progress(start, f"CPU: {env['cpu_model']}, GPU: {env['gpu_model'] or 'none'}")
+    if options.figures and not bench_figures.matplotlib_available():
+        progress(
+            start,
+            "matplotlib is not installed: skipping figures "
+            "(pip install 'skgmvae[bench]')",
+        )
+        options.figures = False
+    runs, notes, figures = [], [], []
+    for dataset in options.datasets:
+        dataset_runs, dataset_notes = run_dataset(dataset, options, start, figures)
+        runs += dataset_runs
+        notes += dataset_notes
+    if options.figures:
+        figures = summary_figures(runs, options.out) + figures
+    table = write_outputs(options, env, runs, notes, figures)
+    print("\n" + table + "\n", flush=True)
+    progress(start, f"done; results in {options.out}")
+    return 1 if any(run["error"] for run in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
