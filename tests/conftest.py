@@ -1,0 +1,55 @@
+"""Shared data and settings for the tests of skgmvae."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits, make_blobs
+
+# Small networks and few epochs: the tests check behaviour, not quality.
+FAST = {
+    "hidden_layer_sizes": (32,),
+    "latent_dim": 4,
+    "max_iter": 3,
+    "pretrain_iter": 1,
+    "batch_size": 64,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_torch_thread():
+    """One intra-op thread: the networks under test are tiny, so threads only
+    add overhead, and the tests share the machine with other work."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def digits01():
+    """The first 300 digits, pixel intensities scaled to [0, 1]."""
+    X, y = load_digits(return_X_y=True)
+    return X[:300] / 16.0, y[:300]
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """Three well separated Gaussian blobs in 5 dimensions, real valued."""
+    X, y = make_blobs(
+        n_samples=150, centers=3, n_features=5, cluster_std=0.5, random_state=0
+    )
+    return X, y
+
+
+@pytest.fixture
+def fast():
+    """Keyword arguments of a small, quick ``GMVAEClustering``."""
+    return dict(FAST)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
