@@ -161,7 +161,11 @@ def train(
             good = _snapshot(module, state)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record)
-            if record["loss"] < best_loss - config.tol * abs(best_loss):
+            # The first epoch always improves on best_loss = inf (the relative
+            # threshold inf - tol * inf would be NaN, which nothing beats).
+            if math.isinf(best_loss) or (
+                record["loss"] < best_loss - config.tol * abs(best_loss)
+            ):
                 epochs_no_improvement = 0
             else:
                 epochs_no_improvement += 1

@@ -1,0 +1,377 @@
+"""The GMVAE network and the training loop, below the scikit-learn layer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skgmvae._distributions import kl_categorical_uniform, log_normal
+from skgmvae._estimator import GMVAEClustering
+from skgmvae._module import (
+    GMVAE,
+    LATENT_LOGVAR_FLOOR,
+    OBSERVATION_LOGVAR_FLOOR,
+    LossTerms,
+    floored_logvar,
+)
+from skgmvae._training import TrainingState, make_optimizer, train
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+N_FEATURES, K, D, BATCH = 6, 3, 2, 5
+
+
+def _generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _module(likelihood: str = "bernoulli", seed: int = 0) -> GMVAE:
+    module = GMVAE(N_FEATURES, K, D, (8, 7), likelihood)
+    module.reset_parameters(_generator(seed))
+    with torch.no_grad():
+        # Distinct rows, so q(z | x, y) really depends on y.
+        module.qz_input_y.normal_(generator=_generator(seed + 100))
+        if likelihood == "gaussian":
+            module.x_logvar_raw.normal_(generator=_generator(seed + 200))
+    return module.eval()
+
+
+def _data(likelihood: str = "bernoulli", n: int = BATCH) -> torch.Tensor:
+    x = torch.rand(n, N_FEATURES, generator=_generator(1))
+    return x if likelihood == "bernoulli" else 3 * x - 1
+
+
+def _assert_terms_shape(terms: LossTerms, n: int) -> None:
+    for name in ("reconstruction", "kl_z", "kl_y", "total"):
+        value = getattr(terms, name)
+        assert value.shape == (n,), name
+        assert torch.isfinite(value).all(), name
+
+
+# ------------------------------------------------------------------ shapes
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_output_shapes(likelihood):
+    module, x = _module(likelihood), _data(likelihood)
+    assert module.qy_logits(x).shape == (BATCH, K)
+    y = F.one_hot(torch.arange(BATCH) % K, K).float()
+    loc, logvar = module.qz_params(x, y)
+    assert loc.shape == logvar.shape == (BATCH, D)
+    loc_all, logvar_all = module.qz_params_all(x)
+    assert loc_all.shape == logvar_all.shape == (BATCH, K, D)
+    prior_loc, prior_logvar = module.prior_params()
+    assert prior_loc.shape == prior_logvar.shape == (K, D)
+    assert module.decode(loc).shape == (BATCH, N_FEATURES)
+    assert module.embed(x).shape == (BATCH, D)
+    _assert_terms_shape(module.elbo(x, torch.zeros(D)), BATCH)
+    _assert_terms_shape(module.autoencoder_loss(x), BATCH)
+    _assert_terms_shape(module.alignment_loss(x), BATCH)
+    log_resp = module.prior_log_responsibilities(loc)
+    assert log_resp.shape == (BATCH, K)
+    torch.testing.assert_close(log_resp.exp().sum(-1), torch.ones(BATCH))
+
+
+@pytest.mark.parametrize(
+    ("categorical", "hard"), [("gumbel", False), ("gumbel", True), ("marginal", False)]
+)
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_loss_shapes_and_weights(categorical, hard, likelihood):
+    module, x = _module(likelihood), _data(likelihood)
+    kwargs = dict(categorical=categorical, temperature=0.7, hard=hard)
+    terms = module.loss(x, generator=_generator(5), **kwargs)
+    _assert_terms_shape(terms, BATCH)
+    torch.testing.assert_close(
+        terms.total, terms.reconstruction + terms.kl_z + terms.kl_y
+    )
+    torch.testing.assert_close(terms.kl_y, kl_categorical_uniform(module.qy_logits(x)))
+    weighted = module.loss(
+        x, generator=_generator(5), weights=(0.5, 2.0, 3.0), **kwargs
+    )
+    # Same draws, so the unweighted terms agree and only the total changes.
+    torch.testing.assert_close(weighted.reconstruction, terms.reconstruction)
+    torch.testing.assert_close(
+        weighted.total,
+        0.5 * terms.reconstruction + 2.0 * terms.kl_z + 3.0 * terms.kl_y,
+    )
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_sample_shapes_and_range(likelihood):
+    module = _module(likelihood)
+    X, y = module.sample(50, _generator(3))
+    assert X.shape == (50, N_FEATURES)
+    assert y.shape == (50,)
+    assert int(y.min()) >= 0 and int(y.max()) < K
+    if likelihood == "bernoulli":
+        assert float(X.min()) >= 0.0 and float(X.max()) <= 1.0
+    X2, y2 = module.sample(50, _generator(3))
+    assert torch.equal(X, X2) and torch.equal(y, y2)
+
+
+# -------------------------------------------------------------- the maths
+def test_qz_params_all_equals_qz_params_per_cluster():
+    module, x = _module(), _data()
+    loc_all, logvar_all = module.qz_params_all(x)
+    for k in range(K):
+        y = F.one_hot(torch.full((BATCH,), k), K).float()
+        loc, logvar = module.qz_params(x, y)
+        torch.testing.assert_close(loc_all[:, k], loc)
+        torch.testing.assert_close(logvar_all[:, k], logvar)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_marginal_loss_is_the_weighted_sum_over_clusters(likelihood):
+    module, x = _module(likelihood), _data(likelihood)
+    terms = module.loss(
+        x, categorical="marginal", temperature=1.0, hard=False, generator=_generator(9)
+    )
+    # The same noise the module draws: one z per sample and cluster.
+    eps = torch.randn((BATCH, K, D), generator=_generator(9))
+    qy = F.softmax(module.qy_logits(x), -1)
+    prior_loc, prior_logvar = module.prior_params()
+    reconstruction = torch.zeros(BATCH)
+    kl_z = torch.zeros(BATCH)
+    for k in range(K):
+        y = F.one_hot(torch.full((BATCH,), k), K).float()
+        loc, logvar = module.qz_params(x, y)
+        z = loc + eps[:, k] * torch.exp(0.5 * logvar)
+        rec_k = -module.log_px(x, module.decode(z))
+        kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc[k], prior_logvar[k])
+        reconstruction += qy[:, k] * rec_k
+        kl_z += qy[:, k] * kl_k
+    torch.testing.assert_close(terms.reconstruction, reconstruction)
+    torch.testing.assert_close(terms.kl_z, kl_z)
+
+
+def test_elbo_is_deterministic_and_batch_independent():
+    module, x = _module(), _data(n=12)
+    eps = torch.randn(D, generator=_generator(2))
+    full = module.elbo(x, eps).total
+    torch.testing.assert_close(module.elbo(x, eps).total, full, rtol=0, atol=0)
+    rows = torch.cat([module.elbo(x[i : i + 1], eps).total for i in range(12)])
+    torch.testing.assert_close(rows, full, rtol=1e-5, atol=1e-5)
+    perm = torch.randperm(12, generator=_generator(4))
+    torch.testing.assert_close(module.elbo(x[perm], eps).total, full[perm])
+
+
+def test_elbo_averages_the_marginal_loss():
+    # With the noise shared across clusters, the marginal loss is the ELBO
+    # at that noise; both are unbiased for the same expectation.
+    module, x = _module(), _data(n=1)
+    x = x.expand(4000, N_FEATURES)
+    with torch.no_grad():
+        loss = module.loss(
+            x,
+            categorical="marginal",
+            temperature=1.0,
+            hard=False,
+            generator=_generator(),
+        ).total
+    eps = torch.randn(4000, D, generator=_generator(11))
+    elbo = torch.stack([module.elbo(x[:1], e).total[0] for e in eps[:500]])
+    stderr = math.sqrt(loss.var() / 4000 + elbo.var() / 500)
+    assert abs(float(loss.mean() - elbo.mean())) < 5 * stderr
+
+
+def test_embed_is_the_posterior_mean():
+    module, x = _module(), _data()
+    qy = F.softmax(module.qy_logits(x), -1)
+    loc_all, _ = module.qz_params_all(x)
+    expected = torch.einsum("bk,bkd->bd", qy, loc_all)
+    torch.testing.assert_close(module.embed(x), expected)
+
+
+def test_gumbel_loss_uses_the_hard_one_hot_forward():
+    module, x = _module(), _data()
+    loc_all, _ = module.qz_params_all(x)
+    # hard=True: the z-encoder sees exactly one cluster per sample, so the
+    # location of q(z | x, y) is one of the K per-cluster locations.
+    logits = module.qy_logits(x)
+    from skgmvae._distributions import gumbel_softmax
+
+    y = gumbel_softmax(logits, 0.5, hard=True, generator=_generator(8))
+    loc, _ = module.qz_params(x, y)
+    chosen = loc_all[torch.arange(BATCH), y.argmax(-1)]
+    torch.testing.assert_close(loc, chosen)
+
+
+@pytest.mark.parametrize("categorical", ["gumbel", "marginal"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_every_parameter_gets_a_gradient(categorical, likelihood):
+    module, x = _module(likelihood), _data(likelihood)
+    terms = module.loss(
+        x, categorical=categorical, temperature=0.5, hard=False, generator=_generator()
+    )
+    terms.total.mean().backward()
+    for name, parameter in module.named_parameters():
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+# ------------------------------------------------------------------ floors
+def test_floored_logvar_respects_the_floor():
+    raw = torch.tensor([-1e30, -1e4, -50.0, 0.0, 50.0, 1e4])
+    out = floored_logvar(raw, LATENT_LOGVAR_FLOOR)
+    assert torch.isfinite(out).all()
+    assert (out >= LATENT_LOGVAR_FLOOR).all()
+    assert float(out[-1]) == pytest.approx(1e4)  # the identity far above
+    assert (out[1:] >= out[:-1]).all()  # monotone
+
+
+@pytest.mark.parametrize("value", [-1e6, 1e6])
+def test_variance_floors_hold_for_extreme_raw_values(value):
+    module, x = _module("gaussian"), _data("gaussian")
+    with torch.no_grad():
+        module.qz_head.bias.fill_(value)
+        module.prior_logvar_raw.fill_(value)
+        module.x_logvar_raw.fill_(value)
+    _, logvar = module.qz_params_all(x)
+    _, prior_logvar = module.prior_params()
+    assert (logvar >= LATENT_LOGVAR_FLOOR).all()
+    assert (prior_logvar >= LATENT_LOGVAR_FLOOR).all()
+    log_px = module.log_px(x, module.decode(torch.zeros(BATCH, D)))
+    if value < 0:
+        # The observation variance is floored too: log p(x | z) is bounded.
+        bound = -0.5 * N_FEATURES * (math.log(2 * math.pi) + OBSERVATION_LOGVAR_FLOOR)
+        assert (log_px <= bound + 1e-3).all()
+    assert torch.isfinite(log_px).all()
+
+
+def test_set_prior_round_trip():
+    module = _module()
+    loc = torch.randn(K, D, generator=_generator(5))
+    var = torch.rand(K, D, generator=_generator(6)) * 3 + 1e-3
+    module.set_prior(loc, var)
+    prior_loc, prior_logvar = module.prior_params()
+    torch.testing.assert_close(prior_loc, loc)
+    torch.testing.assert_close(prior_logvar.exp(), var, rtol=1e-4, atol=1e-6)
+
+
+def test_set_prior_clamps_variances_below_the_floor():
+    module = _module()
+    var = torch.full((K, D), 1e-12)
+    var[0, 0] = 0.0
+    module.set_prior(torch.zeros(K, D), var)
+    prior_logvar = module.prior_params()[1].detach()
+    assert torch.isfinite(prior_logvar).all()
+    np.testing.assert_allclose(prior_logvar.numpy(), LATENT_LOGVAR_FLOOR, atol=1e-4)
+
+
+# ------------------------------------------------------------ initialisation
+def test_reset_parameters_depends_only_on_the_generator():
+    a, b, c = (GMVAE(N_FEATURES, K, D, (8, 7), "gaussian") for _ in range(3))
+    torch_state = torch.get_rng_state()
+    a.reset_parameters(_generator(1))
+    b.reset_parameters(_generator(1))
+    c.reset_parameters(_generator(2))
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    for (name, pa), pb, pc in zip(
+        a.named_parameters(), b.parameters(), c.parameters(), strict=True
+    ):
+        assert torch.equal(pa, pb), name
+        # Initialised to constants:
+        if name not in ("prior_logvar_raw", "qz_input_y", "x_logvar_raw"):
+            assert not torch.equal(pa, pc), name
+
+
+# ------------------------------------------------------------ training loop
+def _config(**params):
+    base = dict(max_iter=20, tol=0.0, n_iter_no_change=3, batch_size=BATCH)
+    base.update(params)
+    return GMVAEClustering(**base)._training_config(n_samples=BATCH)
+
+
+def _scripted_loss(values):
+    """A loss function whose epoch means follow ``values``, step by step."""
+    calls = {"n": 0}
+
+    def loss_fn(module, batch, step):
+        value = values[min(calls["n"], len(values) - 1)]
+        calls["n"] += 1
+        if isinstance(value, BaseException):
+            raise value
+        # Zero, but with a gradient: every step moves the parameters.
+        s = sum(p.sum() for p in module.parameters())
+        anchor = s - s.detach()
+        total = anchor + torch.full((batch.shape[0],), float(value))
+        zero = torch.zeros(batch.shape[0])
+        return LossTerms(total, zero, zero, total)
+
+    return loss_fn, calls
+
+
+def _train(values, **params):
+    module, x = _module(), _data()
+    config = _config(**params)
+    state = TrainingState(make_optimizer(module, config.learning_rate))
+    loss_fn, calls = _scripted_loss(values)
+    result = train(module, x, config, state, _generator(), loss_fn)
+    return result, state, module, calls
+
+
+def test_train_stops_after_n_iter_no_change_epochs_without_improvement():
+    result, state, _, _ = _train([10, 9, 8, 8, 8, 8, 8, 7], n_iter_no_change=3)
+    # Improvements at epochs 1-3, none at 4, 5, 6: stop after 6.
+    assert result.converged
+    assert result.n_epochs == 6
+    assert [r["loss"] for r in state.history] == [10, 9, 8, 8, 8, 8]
+    assert state.step == 6  # one batch per epoch
+
+
+def test_train_first_epoch_counts_as_an_improvement():
+    result, _, _, _ = _train([10, 9, 8, 8], n_iter_no_change=1)
+    assert result.n_epochs == 4
+
+
+def test_train_relative_tolerance():
+    # 100 -> 99.5 is under a 1% improvement: counts as none.
+    result, _, _, _ = _train([100, 99.5, 99.0, 50.0], n_iter_no_change=2, tol=0.01)
+    assert result.converged
+    assert result.n_epochs == 3
+
+
+def test_train_hits_max_epochs_without_converging():
+    result, state, _, _ = _train(list(range(100, 0, -1)), max_iter=5)
+    assert not result.converged
+    assert result.n_epochs == 5 == len(state.history)
+
+
+def test_train_recovers_from_a_transient_nan():
+    values = [10, 9, math.nan, 8, 7, 6]
+    with pytest.warns(RuntimeWarning, match="Non-finite training loss"):
+        result, state, _, _ = _train(values, max_iter=4, n_iter_no_change=10)
+    assert result.n_epochs == 4
+    assert all(math.isfinite(r["loss"]) for r in state.history)
+    lr = GMVAEClustering().learning_rate_init
+    assert state.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * lr)
+    # The NaN epoch's step was rolled back with the parameters.
+    assert state.step == 4
+
+
+def test_train_raises_after_repeated_nans():
+    module, x = _module(), _data()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    config = _config(max_iter=10)
+    state = TrainingState(make_optimizer(module, config.learning_rate))
+    loss_fn, _ = _scripted_loss([math.inf])
+    with (
+        pytest.warns(RuntimeWarning, match="Non-finite"),
+        pytest.raises(FloatingPointError, match="NaN or infinite"),
+    ):
+        train(module, x, config, state, _generator(), loss_fn)
+    # The module is left in its last finite state.
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_train_keyboard_interrupt_keeps_the_last_complete_epoch():
+    values = [10, 9, 8, KeyboardInterrupt()]
+    with pytest.warns(RuntimeWarning, match="interrupted after 3 epochs"):
+        result, state, module, _ = _train(values, n_iter_no_change=10)
+    assert result.interrupted and not result.converged
+    assert result.n_epochs == 3 == len(state.history)
+    assert not module.training  # left in eval mode
