@@ -365,9 +365,12 @@ class GMVAEClustering(
             for init in range(self.n_init):
                 if self.verbose:
                     print(f"Initialization {init + 1}/{self.n_init}")
-                module = GMVAE(
-                    X.shape[1], self.n_clusters, self.latent_dim, hidden, likelihood
-                )
+                # nn.Linear's default initialisation draws from the global
+                # torch RNG; reset_parameters replaces it from the seed alone.
+                with torch.random.fork_rng(devices=[]):
+                    module = GMVAE(
+                        X.shape[1], self.n_clusters, self.latent_dim, hidden, likelihood
+                    )
                 module.reset_parameters(_generator(rng, torch.device("cpu")))
                 module.to(device)
                 generator = _generator(rng, device)
