@@ -6,7 +6,10 @@ Helpers of ``benchmarks/run.py``: nothing here fits a model.
 from __future__ import annotations
 
 import csv
+import ctypes
+import ctypes.util
 import datetime as dt
+import gc
 import json
 import math
 import os
@@ -167,6 +170,24 @@ def current_rss_bytes() -> int | None:
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap memory back to the system.
+
+    Run before each measurement so that memory freed by earlier runs, and
+    still held by the C allocator, does not hide the next run's needs.
+    ``malloc_trim`` exists only in glibc; elsewhere only ``gc.collect`` runs.
+    """
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def max_rss_mb() -> float:
     """Process high-water mark of resident memory (``ru_maxrss``), in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -250,6 +271,9 @@ def _summarize_group(
         row[f"{name}_mean"], row[f"{name}_std"] = _mean_std(values)
         row[f"{name}_min"] = min(values) if values else math.nan
         row[f"{name}_max"] = max(values) if values else math.nan
+    used = [run["n_clusters_used"] for run in ok]
+    row["n_clusters_used_min"] = min(used) if used else None
+    row["n_clusters_used_max"] = max(used) if used else None
     memory = [run["peak_mem_mb"] for run in ok if run["peak_mem_mb"] is not None]
     row["peak_mem_mb_max"] = max(memory) if memory else None
     gpu = [run["gpu_peak_mb"] for run in ok if run["gpu_peak_mb"] is not None]
@@ -270,15 +294,19 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
     """The summary as a Markdown table, one row per (data set, method)."""
     header = (
         "| Data set | Method | Seeds | ACC | ACC worst | NMI | NMI worst | ARI "
-        "| ARI worst | Fit (s) | Predict (s) | Peak mem (MiB) | Device |"
+        "| ARI worst | Clusters used | Fit (s) | Predict (s) | Peak mem (MiB) "
+        "| Device |"
     )
-    align = "|" + "|".join(["---"] * 2 + ["---:"] * 10 + ["---"]) + "|"
+    align = "|" + "|".join(["---"] * 2 + ["---:"] * 11 + ["---"]) + "|"
     lines = [header, align]
     for row in summary:
         cells = [row["dataset"], row["method"], _seeds_cell(row)]
         for name in SCORES:
             cells.append(_pm(row, name, 3))
             cells.append(_num(row[f"{name}_min"], 3))
+        cells.append(
+            _range_cell(row["n_clusters_used_min"], row["n_clusters_used_max"])
+        )
         cells.append(_pm(row, "fit_seconds", 2))
         cells.append(_pm(row, "predict_seconds", 3))
         cells.append(_memory_cell(row))
@@ -291,6 +319,12 @@ def _seeds_cell(row: dict[str, Any]) -> str:
     if row["n_failed"]:
         return f"{row['n_seeds']} ({row['n_failed']} failed)"
     return str(row["n_seeds"])
+
+
+def _range_cell(low: int | None, high: int | None) -> str:
+    if low is None:
+        return "-"
+    return str(low) if low == high else f"{low}–{high}"
 
 
 def _memory_cell(row: dict[str, Any]) -> str:
@@ -340,8 +374,10 @@ def results_markdown(
         table,
         "",
         "ACC, NMI, ARI, Fit and Predict: mean ± standard deviation over seeds; "
-        "worst: the lowest value over seeds. Peak mem: the largest increase of "
-        "the process's resident memory during fit and predict (sampled).",
+        "worst: the lowest value over seeds. Clusters used: the number of "
+        "distinct predicted labels (lowest–highest over seeds). Peak mem: the "
+        "largest increase of the process's resident memory during fit and "
+        "predict, sampled (largest over seeds).",
     ]
     notes = list(notes)
     if notes:

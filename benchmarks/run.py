@@ -229,6 +229,7 @@ def run_one(
     cuda = method == "gmvae" and _uses_cuda(options.device)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    bench_report.release_memory()
     with (
         warnings.catch_warnings(record=True) as caught,
         bench_report.PeakMemory() as mem,
@@ -381,7 +382,8 @@ def write_outputs(
     }
     bench_report.write_json(out / "runs.json", payload)
     bench_report.write_csv(out / "runs.csv", runs, bench_report.RUN_FIELDS)
-    bench_report.write_csv(out / "summary.csv", summary, list(summary[0]))
+    summary_fields = list(summary[0]) if summary else ["dataset", "method"]
+    bench_report.write_csv(out / "summary.csv", summary, summary_fields)
     markdown = bench_report.results_markdown(env, table, notes, figures)
     (out / "results.md").write_text(markdown, encoding="utf-8")
     return table

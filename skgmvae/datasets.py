@@ -223,13 +223,14 @@ def _load_external(
             found = _read_idx_folder(idx_folder)
             if found is not None:
                 return found
-    reason = "downloading was disabled (download=False)"
+    reason, cause = "downloading was disabled (download=False)", None
     if download:
         try:
             return _fetch_openml(name)
         except Exception as exc:  # no network, OpenML down, bad cache...
             reason = f"downloading from OpenML failed ({type(exc).__name__}: {exc})"
-    raise FileNotFoundError(_missing_message(name, folder, searched, reason))
+            cause = exc
+    raise FileNotFoundError(_missing_message(name, folder, searched, reason)) from cause
 
 
 def _missing_message(

@@ -1,0 +1,199 @@
+"""Tests of benchmarks/run.py: the quick mode end to end, and its helpers."""
+
+import csv
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def run():
+    """benchmarks/run.py imported as a module."""
+    spec = importlib.util.spec_from_file_location("skgmvae_benchmark_run", RUN_PY)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def quick_run(run, tmp_path_factory):
+    """One ``--quick`` run into a temporary folder: its folder, code, output."""
+    out = tmp_path_factory.mktemp("bench")
+    code = run.main(["--quick", "--threads", "1", "--out", str(out)])
+    return out, code
+
+
+def test_quick_run_succeeds_and_writes_files(quick_run, run):
+    out, code = quick_run
+    assert code == 0
+    for name in ("results.md", "runs.json", "runs.csv", "summary.csv"):
+        assert (out / name).is_file(), name
+    if run.bench_figures.matplotlib_available():
+        for name in ("accuracy.png", "fit_time.png", "latent_digits.png"):
+            assert (out / name).stat().st_size > 1000, name
+        assert (out / "samples_digits.png").is_file()
+
+
+def test_quick_run_json_has_sane_values(quick_run):
+    out, _ = quick_run
+    payload = json.loads((out / "runs.json").read_text())
+    runs = payload["runs"]
+    assert [r["method"] for r in runs] == ["gmvae", "kmeans", "gmm-diag", "gmm-full"]
+    for record in runs:
+        assert record["dataset"] == "digits"
+        assert record["seed"] == 0
+        assert record["error"] is None
+        assert (record["n_samples"], record["n_features"]) == (1797, 64)
+        assert record["n_clusters"] == 10
+        for metric in ("acc", "nmi", "ari"):
+            assert -1.0 <= record[metric] <= 1.0
+        assert 0.0 < record["acc"] <= 1.0
+        assert record["fit_seconds"] > 0 and record["predict_seconds"] >= 0
+        assert record["device"] == "cpu" or record["device"].startswith("cuda")
+        assert 1 <= record["n_clusters_used"] <= 10
+    # The quick GMVAE runs exactly the epochs it is given.
+    assert runs[0]["n_iter"] == 2
+    # k-means on the digits is far better than chance whatever the seed.
+    assert runs[1]["acc"] > 0.6
+    env = payload["environment"]
+    for key in ("torch", "sklearn", "numpy", "cpu_model", "torch_threads", "date"):
+        assert env[key] not in (None, ""), key
+    assert env["command"].startswith("python benchmarks/run.py --quick")
+    assert env["torch_threads"] == 1
+    assert payload["options"]["gmvae_quick_params"]["max_iter"] == 2
+
+
+def test_quick_run_table_matches_json(quick_run):
+    out, _ = quick_run
+    runs = json.loads((out / "runs.json").read_text())["runs"]
+    markdown = (out / "results.md").read_text()
+    assert "| Data set | Method | Seeds | ACC |" in markdown
+    for record in runs:
+        row = f"| digits | {record['method']} | 1 | {record['acc']:.3f} |"
+        assert row in markdown
+    with open(out / "runs.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(runs)
+    assert float(rows[1]["acc"]) == pytest.approx(runs[1]["acc"])
+
+
+def test_quick_run_prints_progress_and_table(run, tmp_path, capsys):
+    code = run.main(
+        ["--quick", "--threads", "1", "--methods", "kmeans", "--no-figures"]
+        + ["--out", str(tmp_path)]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "digits | kmeans | seed 1/1" in printed
+    assert "| digits | kmeans | 1 |" in printed
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_figures_skipped_without_matplotlib(run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(run.bench_figures, "matplotlib_available", lambda: False)
+    code = run.main(
+        ["--quick", "--methods", "kmeans", "--threads", "1", "--out", str(tmp_path)]
+    )
+    assert code == 0
+    assert "matplotlib is not installed" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))
+    assert (tmp_path / "results.md").is_file()
+
+
+def test_no_runs_still_writes_outputs(run, tmp_path):
+    # gmm-full is the only method and is skipped on 64 features > 10.
+    code = run.main(
+        ["--methods", "gmm-full", "--gmm-full-max-features", "10"]
+        + ["--no-figures", "--out", str(tmp_path)]
+    )
+    assert code == 0
+    payload = json.loads((tmp_path / "runs.json").read_text())
+    assert payload["runs"] == []
+    assert "gmm-full skipped" in payload["notes"][0]
+
+
+def test_failed_run_is_recorded_and_sets_exit_code(run, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(run, "make_estimator", broken)
+    code = run.main(
+        ["--datasets", "wine", "--methods", "kmeans", "--seeds", "2"]
+        + ["--no-figures", "--out", str(tmp_path)]
+    )
+    assert code == 1
+    runs = json.loads((tmp_path / "runs.json").read_text())["runs"]
+    assert [r["error"] for r in runs] == ["RuntimeError: boom"] * 2
+    assert "0 (2 failed)" in (tmp_path / "results.md").read_text()
+
+
+def test_default_seeds_and_skipped_full_covariance(run):
+    options = run.parse_args(["--out", "unused"])
+    assert options.datasets == ["digits"]
+    assert options.methods == ["gmvae", "kmeans", "gmm-diag", "gmm-full"]
+    assert run.n_seeds_for(np.zeros((1797, 64)), options) == 5
+    assert run.n_seeds_for(np.zeros((70000, 2)), options) == 3
+    methods, notes = run.methods_for(np.zeros((5, 784)), options)
+    assert methods == ["gmvae", "kmeans", "gmm-diag"]
+    assert "gmm-full skipped" in notes[0]
+    assert run.parse_args(["--quick"]).seeds == 1
+    assert run.parse_args(["--quick", "--seeds", "3"]).seeds == 3
+
+
+def test_estimators_follow_the_options(run):
+    options = run.parse_args(["--quick", "--max-iter", "7", "--device", "cpu"])
+    gmvae = run.make_estimator("gmvae", 4, 3, options)
+    assert (gmvae.max_iter, gmvae.pretrain_iter) == (7, 1)
+    assert (gmvae.n_clusters, gmvae.random_state, gmvae.device) == (4, 3, "cpu")
+    kmeans = run.make_estimator("kmeans", 4, 3, options)
+    assert (kmeans.n_clusters, kmeans.n_init) == (4, 10)
+    full = run.make_estimator("gmm-full", 4, 3, options)
+    assert (full.n_components, full.covariance_type) == (4, "full")
+
+
+def test_bad_arguments_are_rejected(run):
+    with pytest.raises(SystemExit):
+        run.parse_args(["--datasets", "nope"])
+    with pytest.raises(SystemExit):
+        run.parse_args(["--seeds", "0"])
+
+
+def test_summary_statistics(run):
+    report = run.bench_report
+    runs = [
+        {
+            "dataset": "d",
+            "method": "m",
+            "acc": acc,
+            "nmi": 0.5,
+            "ari": 0.25,
+            "fit_seconds": 1.0 + i,
+            "predict_seconds": 0.1,
+            "peak_mem_mb": 10.0 * i,
+            "gpu_peak_mb": None,
+            "device": "cpu",
+            "n_clusters_used": 3 + i,
+            "error": None,
+        }
+        for i, acc in enumerate([0.5, 0.7, 0.9])
+    ]
+    (row,) = report.summarize(runs)
+    assert row["n_seeds"] == 3
+    assert row["acc_mean"] == pytest.approx(0.7)
+    assert row["acc_std"] == pytest.approx(0.2)  # sample standard deviation
+    assert row["acc_min"] == pytest.approx(0.5)
+    assert row["fit_seconds_mean"] == pytest.approx(2.0)
+    assert row["peak_mem_mb_max"] == pytest.approx(20.0)
+    table = report.markdown_table([row])
+    assert "| d | m | 3 | 0.700 ± 0.200 | 0.500 | 0.500 ± 0.000 |" in table
+    assert "| 3–5 |" in table
+    assert math.isnan(report.summarize([{**runs[0], "error": "x"}])[0]["acc_mean"])
