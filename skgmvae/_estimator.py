@@ -19,7 +19,11 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skgmvae._device import resolve_device
@@ -602,9 +606,10 @@ class GMVAEClustering(
             isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
             for s in sizes
         ):
-            raise ValueError(
-                "hidden_layer_sizes must be a non-empty sequence of positive "
-                f"integers, got {self.hidden_layer_sizes!r}."
+            raise InvalidParameterError(
+                "The 'hidden_layer_sizes' parameter of GMVAEClustering must be a "
+                "non-empty sequence of positive integers. Got "
+                f"{self.hidden_layer_sizes!r} instead."
             )
         return tuple(int(s) for s in sizes)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import pytest
 import torch
@@ -44,10 +46,10 @@ def blobs():
     return X, y
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fast():
-    """Keyword arguments of a small, quick ``GMVAEClustering``."""
-    return dict(FAST)
+    """Keyword arguments of a small, quick ``GMVAEClustering`` (read-only)."""
+    return MappingProxyType(FAST)
 
 
 @pytest.fixture

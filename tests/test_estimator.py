@@ -1,0 +1,607 @@
+"""Behaviour of GMVAEClustering as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+import skgmvae._estimator as estimator_module
+from skgmvae import GMVAEClustering
+from skgmvae._module import GMVAE
+
+pytestmark = [
+    pytest.mark.filterwarnings("error"),
+    # Tiny configurations stop at max_iter on purpose.
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # ... and may leave clusters empty.
+    pytest.mark.filterwarnings("ignore:Only \\d+ of n_clusters:UserWarning"),
+]
+
+
+def _model(fast, **params) -> GMVAEClustering:
+    return GMVAEClustering(**{**fast, "n_clusters": 4, "random_state": 0, **params})
+
+
+@pytest.fixture(scope="module")
+def fitted(digits01, fast):
+    """One small model fitted on digits, shared by read-only tests."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Only", UserWarning)
+        return _model(fast).fit(digits01[0])
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if training starts: validation must come first."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("training started before the input was rejected")
+
+    monkeypatch.setattr(estimator_module, "train", fail)
+
+
+def _same_rng_state(a, b) -> bool:
+    return all(
+        np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+# -------------------------------------------------------------- predictions
+def test_fit_predict_equals_fit_then_predict(digits01, fast):
+    X = digits01[0]
+    labels = _model(fast).fit_predict(X)
+    model = _model(fast).fit(X)
+    np.testing.assert_array_equal(labels, model.predict(X))
+    np.testing.assert_array_equal(model.labels_, model.predict(X))
+    assert labels.shape == (X.shape[0],)
+    assert np.issubdtype(labels.dtype, np.integer)
+
+
+def test_predict_proba_rows_sum_to_one(fitted, digits01):
+    X = digits01[0]
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (X.shape[0], 4)
+    assert proba.dtype == np.float64
+    assert (proba >= 0).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(fitted.predict(X), proba.argmax(axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_shape_dtype_and_determinism(fitted, digits01, fast, dtype):
+    X = digits01[0].astype(dtype)
+    Z = fitted.transform(X)
+    assert Z.shape == (X.shape[0], fast["latent_dim"])
+    assert Z.dtype == dtype
+    np.testing.assert_array_equal(Z, fitted.transform(X))
+    assert np.isfinite(Z).all()
+    # Not a constant map.
+    assert np.ptp(Z, axis=0).min() > 0
+
+
+def test_transform_of_integer_input_is_float64(fitted, digits01):
+    X = (digits01[0] > 0.5).astype(np.int64)
+    assert fitted.transform(X).dtype == np.float64
+
+
+def test_feature_names_out(fitted, fast):
+    names = fitted.get_feature_names_out()
+    assert list(names) == [f"gmvaeclustering{i}" for i in range(fast["latent_dim"])]
+
+
+@pytest.mark.parametrize(
+    "method", ["predict", "predict_proba", "transform", "score_samples"]
+)
+def test_methods_invariant_to_order_and_subsets(fitted, digits01, method):
+    X = digits01[0]
+    fn = getattr(fitted, method)
+    full = fn(X)
+    perm = np.random.default_rng(1).permutation(X.shape[0])
+    subsets = [perm, np.arange(10, 50), np.array([7]), np.arange(0, X.shape[0], 3)]
+    for rows in subsets:
+        result = fn(X[rows])
+        if method == "predict":
+            np.testing.assert_array_equal(result, full[rows])
+        else:
+            # float32 network: only the last bits may depend on batch size.
+            np.testing.assert_allclose(result, full[rows], rtol=1e-5, atol=1e-6)
+
+
+def test_score_is_mean_elbo(fitted, digits01):
+    X = digits01[0]
+    scores = fitted.score_samples(X)
+    assert scores.shape == (X.shape[0],)
+    assert np.isfinite(scores).all()
+    assert fitted.score(X) == pytest.approx(scores.mean(), rel=1e-9)
+    # lower_bound_ is the same mean ELBO, on the training data.
+    assert fitted.lower_bound_ == pytest.approx(fitted.score(X), rel=1e-5)
+    # An ELBO is a bound on a log-probability of Bernoulli data: negative.
+    assert scores.max() < 0
+
+
+def test_fitted_attributes(fitted, digits01, fast):
+    X = digits01[0]
+    assert fitted.n_features_in_ == X.shape[1]
+    assert fitted.labels_.shape == (X.shape[0],)
+    assert set(np.unique(fitted.labels_)) <= set(range(4))
+    assert fitted.n_iter_ == len(fitted.history_) == len(fitted.loss_curve_)
+    assert 1 <= fitted.n_iter_ <= fast["max_iter"]
+    assert fitted.loss_curve_ == [r["loss"] for r in fitted.history_]
+    assert all(np.isfinite(fitted.loss_curve_))
+    assert fitted.device_ == "cpu"
+    assert isinstance(fitted.converged_, bool)
+    assert isinstance(fitted.module_, torch.nn.Module)
+    assert not fitted.module_.training
+
+
+# ---------------------------------------------------------- reproducibility
+def test_same_seed_same_model(digits01, fast):
+    X = digits01[0]
+    a, b = _model(fast).fit(X), _model(fast).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    assert a.lower_bound_ == b.lower_bound_
+    np.testing.assert_array_equal(a.sample(5)[0], b.sample(5)[0])
+
+
+def test_different_seeds_differ(digits01, fast):
+    X = digits01[0]
+    a = _model(fast, random_state=0).fit(X)
+    b = _model(fast, random_state=1).fit(X)
+    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_random_state_instance_is_accepted(digits01, fast):
+    X = digits01[0]
+    a = _model(fast, random_state=np.random.RandomState(3)).fit(X)
+    b = _model(fast, random_state=3).fit(X)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_float32_and_float64_input_fit_the_same_model(digits01, fast):
+    X = digits01[0]
+    a = _model(fast).fit(X)
+    b = _model(fast).fit(X.astype(np.float32))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+@pytest.mark.parametrize("random_state", [0, None])
+def test_fit_leaves_global_rngs_alone(digits01, fast, random_state):
+    torch_state = torch.get_rng_state()
+    numpy_state = np.random.get_state()  # noqa: NPY002 - the global RNG is the point
+    model = _model(fast, random_state=random_state, n_init=2).fit(digits01[0])
+    model.predict_proba(digits01[0])
+    model.score(digits01[0])
+    model.sample(3)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    if random_state is not None:
+        # random_state=None draws from numpy's global RNG, as in scikit-learn.
+        assert _same_rng_state(np.random.get_state(), numpy_state)  # noqa: NPY002
+
+
+# -------------------------------------------------------------- persistence
+def test_pickle_round_trip(fitted, digits01):
+    X = digits01[0]
+    loaded = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+    np.testing.assert_array_equal(loaded.score_samples(X), fitted.score_samples(X))
+    # Pickling copies: the fitted model keeps working.
+    assert loaded.module_ is not fitted.module_
+
+
+def test_joblib_round_trip(fitted, digits01, tmp_path):
+    X = digits01[0]
+    path = tmp_path / "model.joblib"
+    joblib.dump(fitted, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_unpickled_model_can_continue_training(fitted, digits01):
+    X = digits01[0]
+    loaded = pickle.loads(pickle.dumps(fitted))
+    n_before = len(loaded.history_)
+    loaded.set_params(warm_start=True, max_iter=1).fit(X)
+    assert len(loaded.history_) == n_before + 1
+
+
+def test_clone_is_unfitted(fitted):
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "module_")
+    with pytest.raises(NotFittedError):
+        copy.predict(np.zeros((2, 64)))
+
+
+# --------------------------------------------------------------- meta tools
+def test_pipeline_with_minmax_scaler(digits01, fast):
+    X = digits01[0] * 16  # raw pixel counts, 0 to 16
+    pipe = make_pipeline(MinMaxScaler(), _model(fast))
+    labels = pipe.fit_predict(X)
+    model = pipe[-1]
+    assert model.likelihood_ == "bernoulli"
+    np.testing.assert_array_equal(labels, pipe.predict(X))
+    np.testing.assert_array_equal(labels, model.predict(pipe[0].transform(X)))
+    assert pipe.transform(X).shape == (X.shape[0], fast["latent_dim"])
+
+
+def test_grid_search_scores_with_the_mean_elbo(digits01, fast):
+    X = digits01[0][:200]
+    train, test = np.arange(0, 200, 2), np.arange(1, 200, 2)
+    grid = GridSearchCV(
+        _model(fast), {"n_clusters": [2, 5]}, cv=[(train, test)], refit=True
+    ).fit(X)
+    scores = grid.cv_results_["mean_test_score"]
+    expected = [_model(fast, n_clusters=k).fit(X[train]).score(X[test]) for k in (2, 5)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    assert grid.best_params_["n_clusters"] == (2, 5)[int(np.argmax(expected))]
+    assert grid.best_estimator_.n_clusters == grid.best_params_["n_clusters"]
+
+
+# ----------------------------------------------------------------- sampling
+def test_sample(fitted, fast):
+    X, y = fitted.sample(40)
+    assert X.shape == (40, fitted.n_features_in_)
+    assert y.shape == (40,)
+    assert np.issubdtype(y.dtype, np.integer)
+    assert y.min() >= 0 and y.max() < fitted.n_clusters
+    # Bernoulli model: the means are probabilities.
+    assert X.min() >= 0 and X.max() <= 1
+    assert fitted.sample().__len__() == 2 and fitted.sample()[0].shape == (1, 64)
+
+
+@pytest.mark.parametrize("n_samples", [0, -3, 2.5, "10"])
+def test_sample_rejects_bad_counts(fitted, n_samples):
+    with pytest.raises(ValueError, match="n_samples"):
+        fitted.sample(n_samples)
+
+
+def test_sample_of_a_gaussian_model_is_real_valued(blobs, fast):
+    X = blobs[0]
+    model = _model(fast, n_clusters=3).fit(X)
+    assert model.likelihood_ == "gaussian"
+    samples, y = model.sample(30)
+    assert samples.shape == (30, X.shape[1])
+    assert np.isfinite(samples).all()
+    assert set(np.unique(y)) <= {0, 1, 2}
+
+
+# ------------------------------------------------------------- training run
+def test_verbose_prints_one_line_per_epoch(digits01, fast, capsys):
+    X = digits01[0]
+    params = dict(tol=0.0, n_iter_no_change=50)
+    _model(fast, verbose=0, max_iter=2, **params).fit(X)
+    assert capsys.readouterr().out == ""
+    lines = {}
+    for max_iter in (2, 5):
+        model = _model(fast, verbose=1, max_iter=max_iter, **params).fit(X)
+        assert model.n_iter_ == max_iter
+        lines[max_iter] = capsys.readouterr().out.strip().splitlines()
+    assert len(lines[5]) - len(lines[2]) == 3
+    # Each epoch line shows that epoch's loss.
+    for record in model.history_:
+        loss = f"{record['loss']:.4f}"
+        assert any(loss in line for line in lines[5])
+
+
+def test_convergence_warning_when_max_iter_is_hit(digits01, fast):
+    model = _model(fast, max_iter=2, tol=0.0, n_iter_no_change=50)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        model.fit(digits01[0])
+    assert not model.converged_
+    assert model.n_iter_ == 2
+
+
+def test_no_convergence_warning_when_converged(digits01, fast):
+    # An impossible tolerance: no epoch after the first counts as improving.
+    model = _model(fast, max_iter=10, tol=1e6, n_iter_no_change=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(digits01[0])
+    assert model.converged_
+    assert model.n_iter_ == 2
+
+
+def test_collapse_warning_when_clusters_are_unused(fast):
+    # Two distinct points: identical inputs get identical cluster
+    # probabilities, so at most two of five clusters can be used.
+    X = np.repeat(np.array([[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0]]), 10, axis=0)
+    with pytest.warns(UserWarning, match=r"Only [12] of n_clusters=5 clusters"):
+        model = _model(fast, n_clusters=5).fit(X)
+    assert np.unique(model.labels_).size <= 2
+
+
+def test_warm_start_continues_training(digits01, fast):
+    X = digits01[0]
+    params = dict(
+        tol=0.0,
+        n_iter_no_change=50,
+        max_iter=2,
+        temperature_halflife=5.0,
+        temperature_min=1e-6,
+    )
+    model = _model(fast, **params).fit(X)
+    module = model.module_
+    history = list(model.history_)
+    model.set_params(warm_start=True).fit(X)
+    assert model.module_ is module  # the same network, trained further
+    assert len(model.history_) == 4
+    assert model.history_[:2] == history
+    # The temperature schedule goes on from the last step, not from the start.
+    temperatures = [r["temperature"] for r in model.history_]
+    assert all(b < a for a, b in zip(temperatures, temperatures[1:], strict=False))
+    # Without warm_start, fit starts over.
+    model.set_params(warm_start=False).fit(X)
+    assert model.module_ is not module
+    assert len(model.history_) == 2
+
+
+def test_warm_start_rejects_a_different_number_of_features(digits01, fast):
+    X = digits01[0]
+    model = _model(fast, warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        model.fit(X[:, :10])
+
+
+def test_n_init_keeps_the_best_elbo(digits01, fast, monkeypatch):
+    X = digits01[0]
+    trained = []
+    original = estimator_module.train
+
+    def recording_train(module, *args, **kwargs):
+        if module not in trained:
+            trained.append(module)
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(estimator_module, "train", recording_train)
+    model = _model(fast, n_init=3).fit(X)
+    monkeypatch.undo()
+    assert len(trained) == 3
+    scores = []
+    for module in trained:
+        model_k = pickle.loads(pickle.dumps(model))
+        model_k.module_ = module
+        scores.append(model_k.score(X))
+    assert model.module_ is trained[int(np.argmax(scores))]
+    assert model.lower_bound_ == pytest.approx(max(scores), rel=1e-5)
+    # The first initialisation is the one n_init=1 fits: never better.
+    single = _model(fast, n_init=1).fit(X)
+    assert single.lower_bound_ == pytest.approx(scores[0], rel=1e-5)
+    assert model.lower_bound_ >= single.lower_bound_
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(categorical="marginal"),
+        dict(hard_gumbel=True),
+        dict(init_params="random"),
+        dict(reconstruction_weight=0.5, kl_z_weight=2.0, kl_y_weight=0.0),
+        dict(hidden_layer_sizes=[16, 8]),
+        dict(hidden_layer_sizes=np.array([16])),
+        dict(batch_size=1000),
+    ],
+)
+def test_options_fit_and_predict(digits01, fast, params):
+    X = digits01[0][:120]
+    model = _model(fast, **params).fit(X)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.isfinite(model.lower_bound_)
+
+
+def test_likelihood_auto(digits01, blobs, fast):
+    assert _model(fast).fit(digits01[0]).likelihood_ == "bernoulli"
+    assert _model(fast, n_clusters=3).fit(blobs[0]).likelihood_ == "gaussian"
+    # Slightly outside [0, 1]: Gaussian.
+    X = digits01[0].copy()
+    X[0, 0] = 1.01
+    assert _model(fast).fit(X).likelihood_ == "gaussian"
+    # An explicit choice is kept.
+    model = _model(fast, likelihood="gaussian").fit(digits01[0])
+    assert model.likelihood_ == "gaussian"
+
+
+def test_nan_loss_raises_instead_of_returning_labels(digits01, fast, monkeypatch):
+    def nan_loss(self, x, **kwargs):
+        terms = original(self, x, **kwargs)
+        terms.total = terms.total * torch.nan
+        return terms
+
+    original = GMVAE.loss
+    monkeypatch.setattr(GMVAE, "loss", nan_loss)
+    model = _model(fast)
+    with (
+        pytest.warns(RuntimeWarning, match="Non-finite training loss"),
+        pytest.raises(FloatingPointError, match="NaN or infinite"),
+    ):
+        model.fit(digits01[0])
+    assert not hasattr(model, "labels_")
+    assert not hasattr(model, "module_")
+
+
+def test_huge_learning_rate_raises_or_gives_a_finite_model(blobs, fast):
+    X = blobs[0] * 1e3
+    model = _model(fast, n_clusters=3, learning_rate_init=1e8, max_iter=5)
+    try:
+        with warnings.catch_warnings():
+            # The loop's recoveries from non-finite losses are the point.
+            warnings.filterwarnings("ignore", "Non-finite training loss")
+            model.fit(X)
+    except FloatingPointError as exc:
+        assert re.search("NaN|non-finite", str(exc))
+        assert not hasattr(model, "labels_")
+    else:
+        assert np.isfinite(model.lower_bound_)
+        assert np.isfinite(model.predict_proba(X)).all()
+        assert np.isfinite(model.score_samples(X)).all()
+
+
+def test_keyboard_interrupt_keeps_a_usable_model(digits01, fast, monkeypatch):
+    X = digits01[0]
+    calls = {"n": 0}
+    original = GMVAE.loss
+    # One batch per epoch: the third call to the ELBO loss is epoch 3.
+    n_epochs_done = 2
+
+    def interrupting_loss(self, x, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > n_epochs_done:
+            raise KeyboardInterrupt
+        return original(self, x, **kwargs)
+
+    monkeypatch.setattr(GMVAE, "loss", interrupting_loss)
+    model = _model(fast, batch_size=X.shape[0], max_iter=10, n_iter_no_change=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.warns(RuntimeWarning, match="nterrupted"):
+            model.fit(X)
+    assert model.n_iter_ == len(model.history_) == n_epochs_done
+    assert not model.converged_
+    proba = model.predict_proba(X)
+    assert np.isfinite(proba).all()
+    np.testing.assert_array_equal(model.labels_, proba.argmax(axis=1))
+    assert np.isfinite(model.score(X))
+
+
+# --------------------------------------------------------------- bad inputs
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize(
+    ("X", "error", "message"),
+    [
+        (np.array([[0.1, np.nan], [0.2, 0.3]]), ValueError, "NaN"),
+        (np.array([[0.1, np.inf], [0.2, 0.3]]), ValueError, "infinity"),
+        (np.array([["a", "b"], ["c", "d"]], dtype=object), ValueError, "float"),
+        (np.array([0.1, 0.2, 0.3, 0.4]), ValueError, "Expected 2D array"),
+        (np.empty((0, 3)), ValueError, "0 sample"),
+        (np.empty((3, 0)), ValueError, "0 feature"),
+        (np.array([[0.5, 0.5]]), ValueError, "minimum of 2"),
+        (sp.random(10, 4, density=0.5, format="csr"), TypeError, "dense data"),
+    ],
+    ids=["nan", "inf", "strings", "1d", "no-samples", "no-features", "one", "sparse"],
+)
+def test_bad_input_is_rejected(fast, X, error, message):
+    with pytest.raises(error, match=message):
+        _model(fast, n_clusters=1).fit(X)
+
+
+@pytest.mark.usefixtures("no_training")
+def test_more_clusters_than_samples(fast):
+    X = np.random.default_rng(0).uniform(size=(5, 3))
+    with pytest.raises(ValueError, match=r"n_samples=5.*n_clusters=6"):
+        _model(fast, n_clusters=6).fit(X)
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        (dict(n_clusters=0), "n_clusters"),
+        (dict(n_clusters=2.5), "n_clusters"),
+        (dict(latent_dim=0), "latent_dim"),
+        (dict(likelihood="poisson"), "likelihood"),
+        (dict(categorical="exact"), "categorical"),
+        (dict(init_params="kmeans"), "init_params"),
+        (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+        (dict(hidden_layer_sizes=()), "hidden_layer_sizes"),
+        (dict(hidden_layer_sizes=(16, -1)), "hidden_layer_sizes"),
+        (dict(hidden_layer_sizes=(16.5,)), "hidden_layer_sizes"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(learning_rate_init=0.0), "learning_rate_init"),
+        (dict(temperature_init=-1.0), "temperature_init"),
+        (dict(temperature_min=0.0), "temperature_min"),
+        (dict(kl_z_weight=-1.0), "kl_z_weight"),
+        (dict(tol=-1e-3), "tol"),
+        (dict(n_init=0), "n_init"),
+        (dict(pretrain_iter=0), "pretrain_iter"),
+        (dict(hard_gumbel="yes"), "hard_gumbel"),
+        (dict(device=0), "device"),
+        (dict(random_state="seed"), "random_state"),
+    ],
+)
+def test_invalid_parameters(digits01, fast, params, name):
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        _model(fast, **params).fit(digits01[0][:20])
+
+
+@pytest.mark.usefixtures("no_training")
+def test_bernoulli_on_data_outside_the_unit_interval(blobs, fast):
+    with pytest.raises(ValueError, match="MinMaxScaler"):
+        _model(fast, likelihood="bernoulli").fit(blobs[0])
+
+
+def test_bernoulli_model_rejects_unscaled_data_at_predict_time(fitted, digits01):
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fitted.predict(digits01[0] * 16)
+
+
+@pytest.mark.parametrize(
+    "method", ["predict", "predict_proba", "transform", "score_samples", "score"]
+)
+def test_different_number_of_features_at_predict_time(fitted, digits01, method):
+    with pytest.raises(ValueError, match="64 features"):
+        getattr(fitted, method)(digits01[0][:, :10])
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_cuda_requested_without_cuda(digits01, fast, device):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        _model(fast, device=device).fit(digits01[0])
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("tpu", "Unknown device 'tpu'"), ("foo", "Unknown device 'foo'"), ("", "''")],
+)
+def test_unknown_device_strings(digits01, fast, device, message):
+    with pytest.raises(ValueError, match=message):
+        _model(fast, device=device).fit(digits01[0])
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize("device", ["meta", "mps"])
+def test_unsupported_device_types(digits01, fast, device):
+    with pytest.raises(ValueError, match="device"):
+        _model(fast, device=device).fit(digits01[0])
+
+
+def test_auto_device_without_cuda(digits01, fast):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    model = _model(fast, device="auto").fit(digits01[0])
+    assert model.device_ == "cpu"
+
+
+@pytest.mark.parametrize(
+    "method", ["predict", "predict_proba", "transform", "score_samples", "score"]
+)
+def test_methods_before_fit(digits01, method):
+    with pytest.raises(NotFittedError):
+        getattr(GMVAEClustering(), method)(digits01[0])
+
+
+def test_sample_before_fit():
+    with pytest.raises(NotFittedError):
+        GMVAEClustering().sample(3)
