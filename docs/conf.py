@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 import skgmvae
 
@@ -110,6 +111,7 @@ html_sidebars = {
     "getting_started": [],
     "changelog": [],
     "benchmarks": [],
+    "auto_examples/*": [],
 }
 
 # -- sphinx-gallery ---------------------------------------------------------
@@ -135,11 +137,15 @@ sphinx_gallery_conf = {
 # The gallery trains small models for a few epochs so that the whole site
 # builds in a few minutes on a laptop CPU; the examples say so in their text.
 # Silence the resulting "stopped after max_iter epochs" warnings in the log.
-warnings.filterwarnings("ignore", category=ConvergenceWarning, module="skgmvae")
+warnings.filterwarnings(
+    "ignore", message="GMVAEClustering stopped after", category=ConvergenceWarning
+)
 os.environ.setdefault("MPLBACKEND", "Agg")
-# The gallery's networks are small: one thread per operation is about as
-# fast as several, and avoids oversubscribing a busy machine.
+# The gallery's problems are small: one thread per operation (in PyTorch and
+# in the BLAS and OpenMP libraries scikit-learn uses) is about as fast as
+# several, and avoids oversubscribing a busy machine.
 torch.set_num_threads(1)
+_thread_limits = threadpool_limits(limits=1)
 
 
 # -- References in docstrings inherited from scikit-learn -------------------
