@@ -41,6 +41,11 @@ from skgmvae._training import (
 # Rows per forward pass at prediction time: bounds memory (the exact
 # marginalisation holds K activations per row) independently of batch_size.
 _PREDICT_CHUNK = 2048
+# Variance added to the diagonal of the warm-up mixture, on codes standardized
+# to unit variance per dimension.
+_GMM_REG_COVAR = 1e-3
+# Initial variance of q(z | x, y) relative to the mixture's mean variance.
+_POSTERIOR_VARIANCE_RATIO = 0.1
 # Seed of the fixed noise vector shared by all samples in ``score_samples``.
 _SCORE_NOISE_SEED = 0
 
@@ -189,7 +194,7 @@ class GMVAEClustering(
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -667,17 +672,23 @@ class GMVAEClustering(
         self._pretrain(
             module, X_t, warmup, generator, autoencoder_loss_fn, "autoencoder"
         )
-        codes = self._map_chunks(module.autoencoder_embed, X_t).numpy()
+        device = _module_device(module)
+        codes = self._map_chunks(module.autoencoder_embed, X_t)
+        mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
+        module.standardize_latent(mean.to(device), std.to(device))
+        codes = ((codes - mean) / std).numpy()
         mixture = GaussianMixture(
             n_components=self.n_clusters,
             covariance_type="diag",
+            reg_covar=_GMM_REG_COVAR,
             random_state=rng,
         ).fit(codes)
-        device = _module_device(module)
-        module.set_prior(
-            torch.as_tensor(mixture.means_, dtype=torch.float32, device=device),
-            torch.as_tensor(mixture.covariances_, dtype=torch.float32, device=device),
-        )
+        means = torch.as_tensor(mixture.means_, dtype=torch.float32, device=device)
+        var = torch.as_tensor(mixture.covariances_, dtype=torch.float32, device=device)
+        module.set_prior(means, var)
+        # A posterior much narrower than its cluster: the z term starts small
+        # instead of dominating the first steps and merging the clusters.
+        module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
         self._pretrain(module, X_t, warmup, generator, alignment_loss_fn, "alignment")
 
     def _pretrain(self, module, X_t, config, generator, loss_fn, stage) -> None:

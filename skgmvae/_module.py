@@ -47,6 +47,14 @@ def floored_logvar(raw: torch.Tensor, floor: float) -> torch.Tensor:
     return floor + F.softplus(raw - floor)
 
 
+def _inverse_floored_logvar(
+    logvar: torch.Tensor, floor: float = LATENT_LOGVAR_FLOOR
+) -> torch.Tensor:
+    """The raw value that ``floored_logvar`` maps to ``logvar`` (above floor)."""
+    logvar = logvar.clamp_min(floor + 1e-6)
+    return floor + torch.log(torch.expm1(logvar - floor))
+
+
 def _mlp(sizes: list[int]) -> nn.Sequential:
     """Linear layers with ReLU between them and after the last one."""
     layers: list[nn.Module] = []
@@ -279,14 +287,33 @@ class GMVAE(nn.Module):
         return LossTerms(zero, zero, cross_entropy, cross_entropy)
 
     @torch.no_grad()
+    def standardize_latent(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Re-express z as (z - mean) / std without changing the autoencoder.
+
+        The encoder's mean output and the decoder's first layer are rescaled
+        so that x -> z -> x computes the same function, but codes of the
+        training data have zero mean and unit variance per dimension: the
+        mixture prior is then fitted, floored and learned on a known scale.
+        """
+        D = self.latent_dim
+        head, first = self.qz_head, self.decoder[0][0]
+        head.weight[:D] /= std.unsqueeze(1)
+        head.bias[:D] = (head.bias[:D] - mean) / std
+        first.bias += first.weight @ mean
+        first.weight *= std.unsqueeze(0)
+
+    @torch.no_grad()
+    def set_posterior_variance(self, var: torch.Tensor) -> None:
+        """Make q(z | x, y) start with the variance ``var`` for every input."""
+        D = self.latent_dim
+        self.qz_head.weight[D:] = 0.0
+        self.qz_head.bias[D:] = _inverse_floored_logvar(torch.log(var))
+
+    @torch.no_grad()
     def set_prior(self, loc: torch.Tensor, var: torch.Tensor) -> None:
         """Set p(z | y=k) = N(loc[k], diag(var[k])), inverting the variance floor."""
         self.prior_loc.copy_(loc)
-        logvar = torch.log(var).clamp_min(LATENT_LOGVAR_FLOOR + 1e-6)
-        # inverse of floored_logvar: raw = floor + log(expm1(logvar - floor))
-        self.prior_logvar_raw.copy_(
-            LATENT_LOGVAR_FLOOR + torch.log(torch.expm1(logvar - LATENT_LOGVAR_FLOOR))
-        )
+        self.prior_logvar_raw.copy_(_inverse_floored_logvar(torch.log(var)))
 
     def _reparameterize(
         self,
