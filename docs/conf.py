@@ -60,6 +60,8 @@ exclude_patterns = [
 ]
 root_doc = "index"
 default_role = "literal"
+# "fit()" rather than "GMVAEClustering.fit()" in the page's table of contents.
+toc_object_entries_show_parents = "hide"
 pygments_style = "sphinx"
 # Unresolved Python cross-references stay plain text (there is no
 # intersphinx); unresolved :ref: and :doc: targets still fail a -W build.

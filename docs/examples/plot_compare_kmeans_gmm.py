@@ -91,9 +91,9 @@ fig.tight_layout()
 # ---------------------------
 # For K-Means and the Gaussian mixture a cluster's centre is the mean of
 # its component, an image. The GMVAE's clusters live in the latent space;
-# the images shown for it are the means of 100 samples generated from each
-# cluster with :meth:`~skgmvae.GMVAEClustering.sample`. Rows are ordered
-# so that each cluster sits in the column of the digit most of its
+# the images shown for it are the means of the samples (about 100 per
+# cluster) generated with :meth:`~skgmvae.GMVAEClustering.sample`. Within
+# each row the clusters are sorted by the digit that most of their
 # training images show.
 gmvae = models["GMVAEClustering"]
 X_new, y_new = gmvae.sample(1000)

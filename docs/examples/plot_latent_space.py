@@ -89,8 +89,9 @@ fig.tight_layout()
 # %%
 # Confidence of the assignments
 # -----------------------------
-# ``predict_proba`` gives :math:`q(y \mid x)`. Points far from every
-# centre, between groups, get less confident assignments.
+# ``predict_proba`` gives :math:`q(y \mid x)`. Colouring the embedding by
+# the largest cluster probability shows where the model hesitates between
+# clusters; compare with the clusters in the figure above.
 confidence = model.predict_proba(X).max(axis=1)
 fig, ax = plt.subplots(figsize=(5.5, 4.5))
 points = ax.scatter(

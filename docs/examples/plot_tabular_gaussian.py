@@ -18,8 +18,8 @@ build speed (``pretrain_iter=50``, ``max_iter=50``).
 # %%
 # A pipeline with standardisation and the Gaussian likelihood
 # -----------------------------------------------------------
-# The features have very different units and ranges (alcohol in percent,
-# proline in mg/L), so each is standardised to zero mean and unit
+# The features have very different ranges (alcohol from 11 to 15, proline
+# from about 280 to 1700), so each is standardised to zero mean and unit
 # variance. ``likelihood="gaussian"`` is set explicitly: standardised data
 # are not in [0, 1], so ``"auto"`` would pick it too, but min-max scaled
 # data would get the Bernoulli likelihood.
