@@ -90,7 +90,7 @@ def environment_info(command: str) -> dict[str, Any]:
         "cuda_version": torch.version.cuda,
         "gpu_model": _gpu_model(torch),
         "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": _git_dirty(),
+        "git_changes": _git_changes(),
     }
 
 
@@ -151,12 +151,15 @@ def _git(*args: str) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip()
+    return result.stdout.rstrip()
 
 
-def _git_dirty() -> bool | None:
+def _git_changes() -> list[str] | None:
+    """Tracked files with uncommitted changes, None outside a git checkout."""
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return None if status is None else bool(status)
+    if status is None:
+        return None
+    return [line[3:] for line in status.splitlines() if line.strip()]
 
 
 # ------------------------------------------------------------------ memory
@@ -369,7 +372,7 @@ def results_markdown(
         f"scikit-learn {env['sklearn']}, numpy {env['numpy']}, "
         f"Python {env['python']}",
         f"- Git commit: {env['git_commit'] or 'unknown'}"
-        + (" (uncommitted changes)" if env["git_dirty"] else ""),
+        + _changes_note(env["git_changes"]),
         "",
         table,
         "",
@@ -386,6 +389,13 @@ def results_markdown(
     if figures:
         lines += ["", "Figures:", ""] + [f"- ![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
+
+
+def _changes_note(changes: list[str] | None) -> str:
+    if not changes:
+        return ""
+    shown = ", ".join(changes[:8]) + (", ..." if len(changes) > 8 else "")
+    return f" with uncommitted changes to {shown}"
 
 
 # ------------------------------------------------------------------ files
