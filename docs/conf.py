@@ -43,6 +43,8 @@ extensions = [
     "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    # Parses benchmarks/README.md, included by benchmarks.rst.
+    "myst_parser",
 ]
 
 templates_path = ["_templates"]
@@ -59,6 +61,7 @@ exclude_patterns = [
     "auto_examples/*.pickle",
 ]
 root_doc = "index"
+source_suffix = {".rst": "restructuredtext"}
 default_role = "literal"
 # "fit()" rather than "GMVAEClustering.fit()" in the page's table of contents.
 toc_object_entries_show_parents = "hide"

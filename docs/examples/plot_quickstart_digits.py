@@ -104,6 +104,7 @@ for row, cluster in enumerate(order):
         -3, 3.5, f"cluster {cluster}", ha="right", va="center", fontsize=8
     )
 fig.suptitle("Ten images per cluster, with q(y | x)")
+# sphinx_gallery_thumbnail_number = 2
 fig.subplots_adjust(left=0.15, hspace=0.5)
 
 # %%
