@@ -25,9 +25,17 @@ from pathlib import Path
 
 import pytest
 
-for _module in ("sphinx", "numpydoc", "sphinx_gallery", "pydata_sphinx_theme"):
+# The packages of the ``docs`` extra.
+for _module in (
+    "sphinx",
+    "numpydoc",
+    "sphinx_gallery",
+    "pydata_sphinx_theme",
+    "myst_parser",
+    "sphinx-mathjax-offline",
+    "matplotlib",
+):
     pytest.importorskip(_module)
-pytest.importorskip("matplotlib")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS = REPO_ROOT / "docs"
