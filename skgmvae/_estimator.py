@@ -17,7 +17,6 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -27,6 +26,11 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skgmvae._device import resolve_device
+from skgmvae._initialization import (
+    gaussian_moments,
+    mixture_responsibilities,
+    spectral_responsibilities,
+)
 from skgmvae._module import GMVAE
 from skgmvae._training import (
     TrainingConfig,
@@ -46,6 +50,8 @@ _PREDICT_CHUNK = 2048
 _GMM_REG_COVAR = 1e-3
 # Initial variance of q(z | x, y) relative to the mixture's mean variance.
 _POSTERIOR_VARIANCE_RATIO = 0.1
+# Neighbours per code in the k-NN graph of init_params="spectral".
+_SPECTRAL_NEIGHBORS = 10
 # Seed of the fixed noise vector shared by all samples in ``score_samples``.
 _SCORE_NOISE_SEED = 0
 
@@ -230,7 +236,7 @@ class GMVAEClustering(
         "hidden_layer_sizes": ["array-like"],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "categorical": [StrOptions({"gumbel", "marginal"})],
-        "init_params": [StrOptions({"gmm", "random"})],
+        "init_params": [StrOptions({"gmm", "spectral", "random"})],
         "pretrain_iter": [Interval(Integral, 1, None, closed="left")],
         "hard_gumbel": ["boolean"],
         "temperature_init": [Interval(Real, 0.0, None, closed="neither")],
@@ -383,7 +389,7 @@ class GMVAEClustering(
                 module.reset_parameters(_generator(rng, torch.device("cpu")))
                 module.to(device)
                 generator = _generator(rng, device)
-                if self.init_params == "gmm":
+                if self.init_params != "random":
                     self._initialize_from_autoencoder(
                         module, X_t, config, rng, generator
                     )
@@ -676,20 +682,30 @@ class GMVAEClustering(
         codes = self._map_chunks(module.autoencoder_embed, X_t)
         mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
         module.standardize_latent(mean.to(device), std.to(device))
-        codes = ((codes - mean) / std).numpy()
-        mixture = GaussianMixture(
-            n_components=self.n_clusters,
-            covariance_type="diag",
-            reg_covar=_GMM_REG_COVAR,
-            random_state=rng,
-        ).fit(codes)
-        means = torch.as_tensor(mixture.means_, dtype=torch.float32, device=device)
-        var = torch.as_tensor(mixture.covariances_, dtype=torch.float32, device=device)
-        module.set_prior(means, var)
+        codes = ((codes - mean) / std).double().numpy()
+        if self.init_params == "spectral" and codes.shape[0] > 2 * _SPECTRAL_NEIGHBORS:
+            resp = spectral_responsibilities(
+                codes,
+                self.n_clusters,
+                n_neighbors=_SPECTRAL_NEIGHBORS,
+                random_state=rng,
+            )
+        else:
+            resp = mixture_responsibilities(
+                codes, self.n_clusters, reg_covar=_GMM_REG_COVAR, random_state=rng
+            )
+        means, var = gaussian_moments(codes, resp, reg_covar=_GMM_REG_COVAR)
+        var = torch.as_tensor(var, dtype=torch.float32, device=device)
+        module.set_prior(
+            torch.as_tensor(means, dtype=torch.float32, device=device), var
+        )
         # A posterior much narrower than its cluster: the z term starts small
         # instead of dominating the first steps and merging the clusters.
         module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
-        self._pretrain(module, X_t, warmup, generator, alignment_loss_fn, "alignment")
+        targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
+        self._pretrain(
+            module, (X_t, targets), warmup, generator, alignment_loss_fn, "alignment"
+        )
 
     def _pretrain(self, module, X_t, config, generator, loss_fn, stage) -> None:
         state = TrainingState(make_optimizer(module, self.learning_rate_init))

@@ -273,15 +273,13 @@ class GMVAE(nn.Module):
         joint = log_normal(z.unsqueeze(1), prior_loc, prior_logvar) + self.log_prior_y
         return F.log_softmax(joint, dim=-1)
 
-    def alignment_loss(self, x: torch.Tensor) -> LossTerms:
-        """Cross-entropy from p(y | z = autoencoder code of x) to q(y | x).
+    def alignment_loss(self, x: torch.Tensor, target: torch.Tensor) -> LossTerms:
+        """Cross-entropy from initial cluster probabilities ``target`` to q(y | x).
 
-        Teaches the cluster encoder the clusters of a freshly initialised
-        prior, so that joint training starts from them instead of from a
+        Teaches the cluster encoder the clusters the prior was initialised
+        with, so that joint training starts from them instead of from a
         random q(y | x), which tends to collapse all data into one cluster.
         """
-        with torch.no_grad():
-            target = self.prior_log_responsibilities(self.autoencoder_embed(x)).exp()
         cross_entropy = -(target * F.log_softmax(self.qy_logits(x), dim=-1)).sum(-1)
         zero = torch.zeros_like(cross_entropy)
         return LossTerms(zero, zero, cross_entropy, cross_entropy)

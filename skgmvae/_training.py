@@ -98,13 +98,16 @@ def autoencoder_loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTe
     return module.autoencoder_loss(batch)
 
 
-def alignment_loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
-    return module.alignment_loss(batch)
+def alignment_loss_fn(
+    module: GMVAE, batch: tuple[torch.Tensor, torch.Tensor], step: int
+) -> LossTerms:
+    x, target = batch
+    return module.alignment_loss(x, target)
 
 
 def train(
     module: GMVAE,
-    X: torch.Tensor,
+    X: torch.Tensor | tuple[torch.Tensor, ...],
     config: TrainingConfig,
     state: TrainingState,
     generator: torch.Generator,
@@ -121,7 +124,7 @@ def train(
     ``FloatingPointError``. ``KeyboardInterrupt`` stops training, keeps the
     last finite state and returns with ``interrupted=True``.
     """
-    n_samples = X.shape[0]
+    n_samples = (X[0] if isinstance(X, tuple) else X).shape[0]
     best_loss = math.inf
     epochs_no_improvement = 0
     recoveries = 0
@@ -192,25 +195,30 @@ def train(
 
 def _run_epoch(
     module: GMVAE,
-    X: torch.Tensor,
+    X: torch.Tensor | tuple[torch.Tensor, ...],
     config: TrainingConfig,
     state: TrainingState,
     generator: torch.Generator,
     loss_fn: LossFn,
 ) -> torch.Tensor:
     """One pass over ``X`` in a random order; returns summed loss terms."""
-    n_samples = X.shape[0]
-    order = torch.randperm(n_samples, generator=generator, device=X.device)
-    sums = torch.zeros(len(TERMS), device=X.device)
+    tensors = X if isinstance(X, tuple) else (X,)
+    n_samples = tensors[0].shape[0]
+    device = tensors[0].device
+    order = torch.randperm(n_samples, generator=generator, device=device)
+    sums = torch.zeros(len(TERMS), device=device)
     # Mixed precision: matrix products in bfloat16, weights, optimizer state
     # and the loss's reductions in float32 (the module casts its outputs).
     autocast = torch.autocast(
-        X.device.type,
+        device.type,
         dtype=torch.bfloat16,
         enabled=config.precision == "bfloat16",
     )
     for start in range(0, n_samples, config.batch_size):
-        batch = X.index_select(0, order[start : start + config.batch_size])
+        index = order[start : start + config.batch_size]
+        batch = tuple(tensor.index_select(0, index) for tensor in tensors)
+        if len(batch) == 1:
+            batch = batch[0]
         with autocast:
             terms = loss_fn(module, batch, state.step)
         loss = terms.total.mean()
