@@ -388,17 +388,28 @@ def test_n_init_keeps_the_best_elbo(digits01, fast, monkeypatch):
     assert model.lower_bound_ >= single.lower_bound_
 
 
+def _options(name: str) -> list[str]:
+    """Every valid value of a string parameter, from its constraint."""
+    (constraint,) = GMVAEClustering._parameter_constraints[name]
+    return sorted(constraint.options)
+
+
 @pytest.mark.parametrize(
     "params",
     [
-        dict(categorical="marginal"),
+        *(
+            {name: value}
+            for name in ("init_params", "categorical", "precision")
+            for value in _options(name)
+        ),
         dict(hard_gumbel=True),
-        dict(init_params="random"),
         dict(reconstruction_weight=0.5, kl_z_weight=2.0, kl_y_weight=0.0),
         dict(hidden_layer_sizes=[16, 8]),
         dict(hidden_layer_sizes=np.array([16])),
         dict(batch_size=1000),
+        dict(n_clusters=1),
     ],
+    ids=str,
 )
 def test_options_fit_and_predict(digits01, fast, params):
     X = digits01[0][:120]

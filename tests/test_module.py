@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
-from skgmvae._distributions import kl_categorical_uniform, log_normal
+from skgmvae._distributions import gumbel_softmax, kl_categorical_uniform, log_normal
 from skgmvae._estimator import GMVAEClustering
+from skgmvae._initialization import (
+    gaussian_moments,
+    mixture_responsibilities,
+    spectral_responsibilities,
+)
 from skgmvae._module import (
     GMVAE,
     LATENT_LOGVAR_FLOOR,
@@ -68,7 +75,8 @@ def test_output_shapes(likelihood):
     assert module.embed(x).shape == (BATCH, D)
     _assert_terms_shape(module.elbo(x, torch.zeros(D)), BATCH)
     _assert_terms_shape(module.autoencoder_loss(x), BATCH)
-    _assert_terms_shape(module.alignment_loss(x), BATCH)
+    target = F.softmax(torch.randn(BATCH, K, generator=_generator(3)), -1)
+    _assert_terms_shape(module.alignment_loss(x, target), BATCH)
     log_resp = module.prior_log_responsibilities(loc)
     assert log_resp.shape == (BATCH, K)
     torch.testing.assert_close(log_resp.exp().sum(-1), torch.ones(BATCH))
@@ -190,8 +198,6 @@ def test_gumbel_loss_uses_the_hard_one_hot_forward():
     # hard=True: the z-encoder sees exactly one cluster per sample, so the
     # location of q(z | x, y) is one of the K per-cluster locations.
     logits = module.qy_logits(x)
-    from skgmvae._distributions import gumbel_softmax
-
     y = gumbel_softmax(logits, 0.5, hard=True, generator=_generator(8))
     loc, _ = module.qz_params(x, y)
     chosen = loc_all[torch.arange(BATCH), y.argmax(-1)]
@@ -259,6 +265,75 @@ def test_set_prior_clamps_variances_below_the_floor():
     prior_logvar = module.prior_params()[1].detach()
     assert torch.isfinite(prior_logvar).all()
     np.testing.assert_allclose(prior_logvar.numpy(), LATENT_LOGVAR_FLOOR, atol=1e-4)
+
+
+# ------------------------------------------------------------------ warm-up
+def test_alignment_loss_is_the_cross_entropy_to_the_target():
+    module, x = _module(), _data()
+    target = F.softmax(torch.randn(BATCH, K, generator=_generator(3)), -1)
+    log_q = F.log_softmax(module.qy_logits(x), -1)
+    expected = -(target * log_q).sum(-1)
+    torch.testing.assert_close(module.alignment_loss(x, target).total, expected)
+    # Minimised (to the target's entropy) when q(y | x) equals the target.
+    with torch.no_grad():
+        module.qy_head.weight.zero_()
+        module.qy_head.bias.copy_(torch.log(target[0]))
+    entropy = -(target[0] * torch.log(target[0])).sum()
+    one = module.alignment_loss(x[:1], target[:1]).total
+    torch.testing.assert_close(one, entropy.reshape(1))
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_standardize_latent_keeps_the_autoencoder(likelihood):
+    module, x = _module(likelihood), _data(likelihood, n=40)
+    codes = module.autoencoder_embed(x)
+    reconstruction = module.decode(codes).detach()
+    mean, std = codes.mean(0), codes.std(0)
+    module.standardize_latent(mean, std)
+    new_codes = module.autoencoder_embed(x)
+    torch.testing.assert_close(new_codes, (codes - mean) / std, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        module.decode(new_codes).detach(), reconstruction, rtol=1e-4, atol=1e-5
+    )
+    torch.testing.assert_close(new_codes.mean(0), torch.zeros(D), atol=1e-5, rtol=0)
+
+
+def test_set_posterior_variance():
+    module, x = _module(), _data()
+    var = torch.tensor([0.3, 2.0])
+    module.set_posterior_variance(var)
+    _, logvar = module.qz_params_all(x)
+    expected = torch.log(var).expand(BATCH, K, D)
+    torch.testing.assert_close(logvar.detach(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_mixture_and_spectral_responsibilities_find_separated_clusters():
+    codes, y = make_blobs(n_samples=90, centers=3, cluster_std=0.3, random_state=0)
+    mixture = mixture_responsibilities(codes, 3, reg_covar=1e-6, random_state=0)
+    spectral = spectral_responsibilities(codes, 3, n_neighbors=10, random_state=0)
+    for resp in (mixture, spectral):
+        assert resp.shape == (90, 3)
+        np.testing.assert_allclose(resp.sum(1), 1.0)
+        assert adjusted_rand_score(y, resp.argmax(1)) == pytest.approx(1.0)
+    assert set(np.unique(spectral)) == {0.0, 1.0}
+
+
+def test_gaussian_moments(rng):
+    codes = rng.normal(size=(50, 3)) * [1.0, 2.0, 3.0]
+    resp = rng.dirichlet(np.ones(4), size=50)
+    resp[:, 3] = 0.0  # an empty cluster
+    resp /= resp.sum(1, keepdims=True)
+    means, var = gaussian_moments(codes, resp, reg_covar=1e-3)
+    assert means.shape == var.shape == (4, 3)
+    for k in range(3):
+        w = resp[:, k]
+        mean = np.average(codes, axis=0, weights=w)
+        np.testing.assert_allclose(means[k], mean)
+        expected = np.average((codes - mean) ** 2, axis=0, weights=w) + 1e-3
+        np.testing.assert_allclose(var[k], expected)
+    # The empty cluster gets the overall moments.
+    np.testing.assert_allclose(means[3], codes.mean(0))
+    np.testing.assert_allclose(var[3], codes.var(0) + 1e-3)
 
 
 # ------------------------------------------------------------ initialisation
