@@ -197,3 +197,29 @@ def test_summary_statistics(run):
     assert "| d | m | 3 | 0.700 ± 0.200 | 0.500 | 0.500 ± 0.000 |" in table
     assert "| 3–5 |" in table
     assert math.isnan(report.summarize([{**runs[0], "error": "x"}])[0]["acc_mean"])
+
+
+def test_image_figures_for_28x28_data(run, tmp_path):
+    if not run.bench_figures.matplotlib_available():
+        pytest.skip("matplotlib is not installed")
+    from skgmvae import GMVAEClustering
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(6000, 784)).astype(np.float32)
+    y = rng.integers(0, 3, size=6000)
+    model = GMVAEClustering(
+        n_clusters=3,
+        latent_dim=2,
+        hidden_layer_sizes=(8,),
+        max_iter=1,
+        pretrain_iter=1,
+        batch_size=1000,
+        device="cpu",
+        random_state=0,
+    )
+    with pytest.warns(Warning):  # one epoch does not converge
+        model.fit(X)
+    figures = run.model_figures(model, X, y, "mnist", tmp_path)
+    assert sorted(figures) == ["latent_mnist.png", "samples_mnist.png"]
+    for name in figures:
+        assert (tmp_path / name).stat().st_size > 1000
