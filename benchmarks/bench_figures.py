@@ -6,7 +6,6 @@ folder), or None when there was nothing to draw.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,11 @@ _SAMPLES_PER_CLUSTER = 10
 
 def matplotlib_available() -> bool:
     """Whether matplotlib can be imported."""
-    return importlib.util.find_spec("matplotlib") is not None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _pyplot():

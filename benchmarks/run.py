@@ -80,12 +80,23 @@ class Options:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Parse the command line (``sys.argv[1:]`` when ``argv`` is None)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=DATASETS,
+        default=["digits"],
+        metavar="NAME",
+        help=f"data sets: {', '.join(DATASETS)} (default: digits)",
     )
-    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=["digits"])
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        metavar="METHOD",
+        help=f"methods: {', '.join(METHODS)} (default: all)",
+    )
     parser.add_argument(
         "--seeds",
         type=_positive_int,
@@ -94,7 +105,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         f"for data sets of more than {LARGE_SAMPLES} samples; 1 with --quick)",
     )
     parser.add_argument(
-        "--device", default="auto", help="device of GMVAEClustering: cpu, cuda, auto"
+        "--device",
+        default="auto",
+        help="device of GMVAEClustering: cpu, cuda, cuda:N, auto (default: auto)",
     )
     parser.add_argument(
         "--data-dir",
@@ -116,13 +129,16 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         + ", ".join(f"{k}={v}" for k, v in QUICK_GMVAE.items()),
     )
     parser.add_argument(
-        "--max-iter", type=_positive_int, default=None, help="GMVAE max_iter"
+        "--max-iter",
+        type=_positive_int,
+        default=None,
+        help="max_iter of GMVAEClustering (default: the estimator's)",
     )
     parser.add_argument(
         "--gmm-full-max-features",
         type=_positive_int,
         default=300,
-        help="skip gmm-full on data sets with more features than this",
+        help="skip gmm-full on data sets with more features than this (default: 300)",
     )
     parser.add_argument(
         "--threads",
