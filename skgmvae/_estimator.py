@@ -32,8 +32,10 @@ from skgmvae._initialization import (
     spectral_responsibilities,
 )
 from skgmvae._module import GMVAE
+from skgmvae._threads import limit_torch_threads
 from skgmvae._training import (
     TrainingConfig,
+    TrainingResult,
     TrainingState,
     alignment_loss_fn,
     autoencoder_loss_fn,
@@ -41,6 +43,7 @@ from skgmvae._training import (
     make_optimizer,
     train,
 )
+from skgmvae._validation import NonFiniteError, check_finite_output, check_magnitude
 
 # Rows per forward pass at prediction time: bounds memory (the exact
 # marginalisation holds K activations per row) independently of batch_size.
@@ -165,7 +168,8 @@ class GMVAEClustering(
     warm_start : bool, default=False
         When True and the estimator is fitted, ``fit`` continues training the
         existing model (and its temperature schedule) instead of starting
-        again; ``n_init`` is then ignored.
+        again; ``n_init`` is then ignored. ``partial_fit`` always continues
+        a fitted model, whatever ``warm_start`` says.
 
     Attributes
     ----------
@@ -315,6 +319,7 @@ class GMVAEClustering(
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_torch_threads
     def fit(self, X, y=None):
         """Train the GMVAE on ``X``.
 
@@ -339,6 +344,7 @@ class GMVAEClustering(
             ensure_min_samples=2,
             reset=not continuing,
         )
+        check_magnitude(X)
         hidden = self._check_hidden_layer_sizes()
         n_samples = X.shape[0]
         if self.n_clusters > n_samples:
@@ -389,20 +395,26 @@ class GMVAEClustering(
                 module.reset_parameters(_generator(rng, torch.device("cpu")))
                 module.to(device)
                 generator = _generator(rng, device)
-                if self.init_params != "random":
+                interrupted = self.init_params != "random" and (
                     self._initialize_from_autoencoder(
                         module, X_t, config, rng, generator
                     )
-                state = TrainingState(make_optimizer(module, self.learning_rate_init))
-                result = train(
-                    module,
-                    X_t,
-                    config,
-                    state,
-                    generator,
-                    elbo_loss_fn(config, generator),
-                    on_epoch_end=self._print_epoch,
                 )
+                state = TrainingState(make_optimizer(module, self.learning_rate_init))
+                if interrupted:
+                    result = TrainingResult(
+                        n_epochs=0, converged=False, interrupted=True
+                    )
+                else:
+                    result = train(
+                        module,
+                        X_t,
+                        config,
+                        state,
+                        generator,
+                        elbo_loss_fn(config, generator),
+                        on_epoch_end=self._print_epoch,
+                    )
                 score = self._score_tensor(module, X_t)
                 if self.verbose:
                     print(f"Initialization {init + 1}: ELBO per sample {score:.4f}")
@@ -413,7 +425,7 @@ class GMVAEClustering(
 
         score, module, state, result = best
         if not np.isfinite(score):
-            raise FloatingPointError(
+            raise NonFiniteError(
                 "The fitted model gives a non-finite ELBO on the training data; "
                 "lower learning_rate_init or check the scaling of X."
             )
@@ -467,6 +479,162 @@ class GMVAEClustering(
         """
         return self.fit(X).labels_
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    @limit_torch_threads
+    def partial_fit(self, X, y=None):
+        """Update the model with one pass over a chunk of data.
+
+        For data that does not fit in memory, call ``partial_fit`` on
+        successive chunks, like ``MiniBatchKMeans.partial_fit``: for example
+        row slices of a ``numpy.memmap``, each converted to floats on its own.
+        Each call runs one epoch of mini-batch Adam on the negative ELBO over
+        the chunk, carrying over the optimizer state and the temperature
+        schedule, which is counted in optimizer steps.
+
+        The first call on an unfitted estimator builds the model from that
+        chunk alone: it resolves ``likelihood`` and runs the warm-up of
+        ``init_params`` (``pretrain_iter`` epochs of autoencoder, initial
+        clusters, ``pretrain_iter`` epochs of alignment) before the first
+        ELBO epoch. That chunk must therefore hold at least ``n_clusters``
+        samples and should show every cluster. Later calls need the same
+        features, and values in [0, 1] for the Bernoulli likelihood: with
+        ``likelihood="auto"`` the first chunk decides it.
+
+        On a fitted estimator, ``partial_fit`` continues training the model,
+        whether ``fit`` or ``partial_fit`` built it. ``fit`` starts over, or
+        with ``warm_start=True`` continues the model ``partial_fit`` trained.
+        ``max_iter``, ``n_init``, ``tol`` and ``n_iter_no_change`` are not
+        used. After each call ``labels_`` and ``lower_bound_`` describe the
+        last chunk, ``n_iter_`` counts the epochs since the model was built
+        (one per ``partial_fit`` call) and ``history_`` has one record per
+        epoch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One chunk of training data. Dense and numeric; see ``likelihood``.
+
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : GMVAEClustering
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skgmvae import GMVAEClustering
+        >>> X = np.random.default_rng(0).uniform(size=(600, 8))
+        >>> model = GMVAEClustering(
+        ...     n_clusters=3, hidden_layer_sizes=(32,), latent_dim=4, random_state=0
+        ... )
+        >>> for chunk in np.array_split(X, 3):
+        ...     model = model.partial_fit(chunk)
+        >>> model.n_iter_, model.labels_.shape
+        (3, (200,))
+        >>> model.predict(X).shape
+        (600,)
+        """
+        first = not hasattr(self, "module_")
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=2 if first else 1,
+            reset=first,
+        )
+        check_magnitude(X)
+        n_samples = X.shape[0]
+        device = resolve_device(self.device)
+        config = replace(self._training_config(n_samples), max_epochs=1)
+        if first:
+            hidden = self._check_hidden_layer_sizes()
+            if self.n_clusters > n_samples:
+                raise ValueError(
+                    f"The first chunk passed to partial_fit has n_samples="
+                    f"{n_samples}, fewer than n_clusters={self.n_clusters}; the "
+                    "model is initialised from the first chunk."
+                )
+            likelihood = self._resolve_likelihood(X)
+            self._random_state = check_random_state(self.random_state)
+        else:
+            likelihood = self.likelihood_
+            if likelihood == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
+                raise ValueError(
+                    "This model uses the Bernoulli likelihood and needs X in "
+                    f"[0, 1], but this chunk ranges over [{X.min():.4g}, "
+                    f"{X.max():.4g}]. Scale every chunk the same way, or set "
+                    "likelihood='gaussian' before the first call."
+                )
+            if not hasattr(self, "_random_state"):
+                self._random_state = check_random_state(self.random_state)
+        rng = self._random_state
+        X_t = _as_float32_tensor(X, device)
+
+        interrupted = False
+        if first:
+            with torch.random.fork_rng(devices=[]):
+                module = GMVAE(
+                    X.shape[1], self.n_clusters, self.latent_dim, hidden, likelihood
+                )
+            module.reset_parameters(_generator(rng, torch.device("cpu")))
+            module.to(device)
+            generator = _generator(rng, device)
+            if self.init_params != "random":
+                interrupted = self._initialize_from_autoencoder(
+                    module, X_t, config, rng, generator
+                )
+            state = TrainingState(make_optimizer(module, self.learning_rate_init))
+            n_iter = 0
+        else:
+            module = self.module_.to(device)
+            generator = _generator(rng, device)
+            state = TrainingState(
+                make_optimizer(module, self.learning_rate_init),
+                step=self._step,
+                history=list(self.history_),
+            )
+            state.optimizer.load_state_dict(self._optimizer_state)
+            n_iter = self.n_iter_
+        if interrupted:
+            result = TrainingResult(n_epochs=0, converged=False, interrupted=True)
+        else:
+            result = train(
+                module,
+                X_t,
+                config,
+                state,
+                generator,
+                elbo_loss_fn(config, generator),
+                on_epoch_end=lambda epoch, record: self._print_epoch(
+                    n_iter + epoch, record
+                ),
+            )
+        score = self._score_tensor(module, X_t)
+        if not np.isfinite(score):
+            raise NonFiniteError(
+                "The model gives a non-finite ELBO on this chunk; lower "
+                "learning_rate_init or check the scaling of X."
+            )
+        labels = self._map_chunks(
+            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
+        )
+        labels = check_finite_output(labels, "cluster probability q(y | x)")
+        self.module_ = module
+        self.likelihood_ = likelihood
+        self.device_ = str(device)
+        self.lower_bound_ = score
+        self.history_ = state.history
+        self.loss_curve_ = [record["loss"] for record in state.history]
+        self.n_iter_ = n_iter + result.n_epochs
+        self.converged_ = False
+        self._step = state.step
+        self._optimizer_state = state.optimizer.state_dict()
+        self.labels_ = labels.argmax(1).numpy()
+        return self
+
     # ---------------------------------------------------------- prediction
     def predict(self, X):
         """Most probable cluster of each sample, ``argmax_k q(y=k | x)``.
@@ -483,6 +651,7 @@ class GMVAEClustering(
         """
         return self.predict_proba(X).argmax(axis=1)
 
+    @limit_torch_threads
     def predict_proba(self, X):
         """Posterior cluster probabilities ``q(y | x)``.
 
@@ -499,6 +668,7 @@ class GMVAEClustering(
         X_t = self._validated_tensor(X)
         return self._predict_tensor(X_t).numpy().astype(np.float64)
 
+    @limit_torch_threads
     def transform(self, X):
         """Embed ``X`` as the posterior mean of ``z``.
 
@@ -516,9 +686,10 @@ class GMVAEClustering(
             The embedding, in the floating dtype of ``X``.
         """
         X_t = self._validated_tensor(X)
-        Z = self._map_chunks(self.module_.embed, X_t)
+        Z = check_finite_output(self._map_chunks(self.module_.embed, X_t), "embedding")
         return Z.numpy().astype(X.dtype if _is_float_array(X) else np.float64)
 
+    @limit_torch_threads
     def score_samples(self, X):
         """Evidence lower bound (ELBO) of each sample, in nats.
 
@@ -541,6 +712,7 @@ class GMVAEClustering(
         module = self.module_
         eps = _score_noise(module)
         neg = self._map_chunks(lambda batch: module.elbo(batch, eps).total, X_t)
+        check_finite_output(neg, "ELBO")
         return -neg.numpy().astype(np.float64)
 
     def score(self, X, y=None):
@@ -561,6 +733,7 @@ class GMVAEClustering(
         """
         return float(self.score_samples(X).mean())
 
+    @limit_torch_threads
     def sample(self, n_samples: int = 1):
         """Generate samples from the fitted mixture.
 
@@ -590,6 +763,7 @@ class GMVAEClustering(
         rng = check_random_state(self.random_state)
         device = _module_device(self.module_)
         X, y = self.module_.sample(int(n_samples), _generator(rng, device))
+        check_finite_output(X, "sample")
         return X.cpu().numpy().astype(np.float64), y.cpu().numpy()
 
     # ------------------------------------------------------------- helpers
@@ -663,7 +837,34 @@ class GMVAEClustering(
         config: TrainingConfig,
         rng: np.random.RandomState,
         generator: torch.Generator,
-    ) -> None:
+    ) -> bool:
+        """Run the warm-up; return whether a ``KeyboardInterrupt`` stopped it.
+
+        An interrupted warm-up leaves the model as its last completed step
+        left it (with a warning), so ``fit`` can still return a usable model.
+        """
+        try:
+            stage = self._warm_up(module, X_t, config, rng, generator)
+        except KeyboardInterrupt:
+            stage = "initial clusters"
+        if stage is None:
+            return False
+        warnings.warn(
+            f"Warm-up interrupted during its {stage} stage; the model has not "
+            "been trained on the ELBO and its clusters are only a rough start.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return True
+
+    def _warm_up(
+        self,
+        module: GMVAE,
+        X_t: torch.Tensor,
+        config: TrainingConfig,
+        rng: np.random.RandomState,
+        generator: torch.Generator,
+    ) -> str | None:
         """Warm-up: autoencoder, GaussianMixture on its codes, then q(y | x).
 
         1. ``pretrain_iter`` epochs train the z-encoder and decoder as a
@@ -672,12 +873,15 @@ class GMVAEClustering(
            and variances of the cluster priors p(z | y).
         3. ``pretrain_iter`` epochs teach q(y | x) the responsibilities of that
            mixture, so joint training starts from its clusters.
+
+        Returns the name of the stage a ``KeyboardInterrupt`` stopped, or None.
         """
         warmup = replace(config, max_epochs=self.pretrain_iter, tol=0.0)
         warmup.n_iter_no_change = self.pretrain_iter + 1
-        self._pretrain(
+        if self._pretrain(
             module, X_t, warmup, generator, autoencoder_loss_fn, "autoencoder"
-        )
+        ).interrupted:
+            return "autoencoder"
         device = _module_device(module)
         codes = self._map_chunks(module.autoencoder_embed, X_t)
         mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
@@ -703,11 +907,15 @@ class GMVAEClustering(
         # instead of dominating the first steps and merging the clusters.
         module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
         targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
-        self._pretrain(
+        if self._pretrain(
             module, (X_t, targets), warmup, generator, alignment_loss_fn, "alignment"
-        )
+        ).interrupted:
+            return "alignment"
+        return None
 
-    def _pretrain(self, module, X_t, config, generator, loss_fn, stage) -> None:
+    def _pretrain(
+        self, module, X_t, config, generator, loss_fn, stage
+    ) -> TrainingResult:
         state = TrainingState(make_optimizer(module, self.learning_rate_init))
 
         def report(epoch: int, record: dict[str, float]) -> None:
@@ -717,7 +925,9 @@ class GMVAEClustering(
                     f"{record['seconds']:.2f} s"
                 )
 
-        train(module, X_t, config, state, generator, loss_fn, on_epoch_end=report)
+        return train(
+            module, X_t, config, state, generator, loss_fn, on_epoch_end=report
+        )
 
     def _print_epoch(self, epoch: int, record: dict[str, float]) -> None:
         if self.verbose:
@@ -732,6 +942,7 @@ class GMVAEClustering(
     def _validated_tensor(self, X) -> torch.Tensor:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        check_magnitude(X)
         if self.likelihood_ == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
             raise ValueError(
                 "This model uses the Bernoulli likelihood and needs X in [0, 1], "
@@ -742,9 +953,10 @@ class GMVAEClustering(
 
     def _predict_tensor(self, X_t: torch.Tensor) -> torch.Tensor:
         module = self.module_
-        return self._map_chunks(
+        proba = self._map_chunks(
             lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
         )
+        return check_finite_output(proba, "cluster probability q(y | x)")
 
     def _score_tensor(self, module: GMVAE, X_t: torch.Tensor) -> float:
         eps = _score_noise(module)

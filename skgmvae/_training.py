@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from skgmvae._module import GMVAE, Categorical, LossTerms
+from skgmvae._validation import NonFiniteError
 
 # Names of the logged loss terms, in the order they are accumulated.
 TERMS = ("loss", "reconstruction", "kl_z", "kl_y")
@@ -121,7 +122,9 @@ def train(
     ``tol`` for ``n_iter_no_change`` consecutive epochs. A non-finite epoch
     loss restores the last finite state and retries with a ten times smaller
     learning rate, up to ``max_nan_recoveries`` times, then raises
-    ``FloatingPointError``. ``KeyboardInterrupt`` stops training, keeps the
+    ``NonFiniteError`` (a ``FloatingPointError`` and ``ValueError``). Weights
+    that became non-finite in an epoch's last step count as a non-finite
+    loss. ``KeyboardInterrupt`` stops training, keeps the
     last finite state and returns with ``interrupted=True``.
     """
     n_samples = (X[0] if isinstance(X, tuple) else X).shape[0]
@@ -138,11 +141,11 @@ def train(
             tic = time.perf_counter()
             sums = _run_epoch(module, X, config, state, generator, loss_fn)
             values = (sums / n_samples).tolist()  # the one sync per epoch
-            if not all(math.isfinite(v) for v in values):
+            if not all(math.isfinite(v) for v in values) or not _finite(module):
                 recoveries += 1
                 if recoveries > config.max_nan_recoveries:
                     _restore(module, state, good)
-                    raise FloatingPointError(
+                    raise NonFiniteError(
                         "The training loss became NaN or infinite "
                         f"{recoveries} times, even after lowering the learning "
                         "rate. Likely causes: a learning rate that is too high, "
@@ -236,6 +239,12 @@ def _run_epoch(
                 ]
             )
     return sums
+
+
+def _finite(module: GMVAE) -> bool:
+    """Whether every weight of ``module`` is finite (one device sync)."""
+    flags = [torch.isfinite(p).all() for p in module.parameters()]
+    return bool(torch.stack(flags).all())
 
 
 def _snapshot(module: GMVAE, state: TrainingState) -> tuple[dict, dict, int]:

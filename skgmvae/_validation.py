@@ -1,0 +1,66 @@
+"""Checks that keep non-finite numbers out of training and out of results.
+
+The network computes in float32. Input values that float32 cannot hold, or
+whose squares overflow it in the Gaussian log-density, are rejected before
+training with a ``ValueError``; a loss, weight or output that is NaN or
+infinite all the same raises :class:`NonFiniteError`, a ``ValueError`` that
+is also a ``FloatingPointError``, instead of turning into labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Largest magnitude accepted in X. The Gaussian log-density sums
+# (x - mean)^2 / variance over the features, with the variance floored at
+# 1e-3: at 1e15 the term of one feature is about 1e33, so the sum stays
+# finite in float32 (max ~3.4e38) for up to about 10^4 features. Data at
+# such scales must be standardized anyway to train well.
+MAX_ABS_VALUE = 1e15
+
+
+class NonFiniteError(ValueError, FloatingPointError):
+    """A loss, weight or model output became NaN or infinite.
+
+    A ``ValueError`` (like scikit-learn's errors about bad input) and a
+    ``FloatingPointError`` (what went wrong numerically).
+    """
+
+
+def check_magnitude(X: np.ndarray) -> None:
+    """Raise a ``ValueError`` when ``X`` holds values beyond ``MAX_ABS_VALUE``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgmvae._validation import check_magnitude
+    >>> check_magnitude(np.array([[1.0, -2.0]]))
+    >>> check_magnitude(np.array([[1e30, 0.0]]))
+    Traceback (most recent call last):
+        ...
+    ValueError: X contains values of magnitude up to 1e+30, ...
+    """
+    if X.size == 0:
+        return
+    largest = float(np.max(np.abs(X)))
+    if largest > MAX_ABS_VALUE:
+        raise ValueError(
+            f"X contains values of magnitude up to {largest:.4g}, beyond the "
+            f"{MAX_ABS_VALUE:.0e} that GMVAEClustering accepts: the network "
+            "computes in float32, where the log-likelihood of such values "
+            "overflows. Standardize X (sklearn.preprocessing.StandardScaler) "
+            "or rescale it."
+        )
+
+
+def check_finite_output(values: torch.Tensor, what: str) -> torch.Tensor:
+    """Return ``values``, or raise :class:`NonFiniteError` if any is not finite."""
+    if not bool(torch.isfinite(values).all()):
+        raise NonFiniteError(
+            f"The model's {what} is NaN or infinite for some samples. Its weights "
+            "are not finite (a diverged or corrupted model: refit it), or X holds "
+            "values far outside the range it was fitted on (apply the same "
+            "scaling as at fit time)."
+        )
+    return values
