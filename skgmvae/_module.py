@@ -103,6 +103,7 @@ class GMVAE(nn.Module):
         latent_dim: int,
         hidden_layer_sizes: tuple[int, ...],
         likelihood: Likelihood,
+        conditional_encoder: bool = True,
     ) -> None:
         super().__init__()
         hidden = list(hidden_layer_sizes)
@@ -119,7 +120,10 @@ class GMVAE(nn.Module):
         # split into W_x x + W_y y, so that with y one-hot the K branches of
         # the exact marginalisation share the cost of W_x x.
         self.qz_input_x = nn.Linear(n_features, hidden[0])
-        self.qz_input_y = nn.Parameter(torch.empty(n_clusters, hidden[0]))
+        if conditional_encoder:
+            self.qz_input_y = nn.Parameter(torch.empty(n_clusters, hidden[0]))
+        else:
+            self.register_parameter("qz_input_y", None)
         self.qz_trunk = _mlp(hidden)
         self.qz_head = nn.Linear(hidden[-1], 2 * latent_dim)
 
@@ -153,7 +157,8 @@ class GMVAE(nn.Module):
                 nn.init.uniform_(module.bias, -bound, bound, generator=generator)
         # All rows equal (zero): q(z | x, y) starts out independent of y and
         # the rows stay equal while warm-up feeds the uniform y.
-        self.qz_input_y.zero_()
+        if self.qz_input_y is not None:
+            self.qz_input_y.zero_()
         nn.init.normal_(self.prior_loc, 0.0, 1.0, generator=generator)
         self.prior_logvar_raw.zero_()
         if self.likelihood == "gaussian":
@@ -168,14 +173,22 @@ class GMVAE(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x, y) for a (relaxed) one-hot ``y``."""
-        h = F.relu(self.qz_input_x(x) + y @ self.qz_input_y)
-        return self._qz_output(h)
+        h = self.qz_input_x(x)
+        if self.qz_input_y is not None:
+            h = h + y @ self.qz_input_y
+        return self._qz_output(F.relu(h))
 
     def qz_params_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of q(z | x, y=k) for every k: ``(batch, K, D)``."""
-        hx = self.qz_input_x(x)
-        h = F.relu(hx.unsqueeze(1) + self.qz_input_y.unsqueeze(0))
-        return self._qz_output(h)
+        """Mean and log-variance of q(z | x, y=k) for every k: ``(batch, K, D)``.
+
+        Without a conditional encoder q(z | x, y) = q(z | x) and the middle
+        axis has length 1, which broadcasts against the K prior components:
+        the decoder then runs once per sample instead of K times.
+        """
+        hx = self.qz_input_x(x).unsqueeze(1)
+        if self.qz_input_y is None:
+            return self._qz_output(F.relu(hx))
+        return self._qz_output(F.relu(hx + self.qz_input_y.unsqueeze(0)))
 
     def _qz_output(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # .float(): under bfloat16 autocast the layers run in bfloat16, but
