@@ -493,6 +493,80 @@ def test_keyboard_interrupt_keeps_a_usable_model(digits01, fast, monkeypatch):
     assert np.isfinite(model.score(X))
 
 
+# -------------------------------------------------------------- partial_fit
+def test_partial_fit_builds_then_continues(digits01, fast):
+    X = digits01[0]
+    chunks = np.array_split(X, 3)
+    model = _model(fast)
+    model.partial_fit(chunks[0])
+    module = model.module_
+    assert model.n_iter_ == len(model.history_) == 1
+    assert model.labels_.shape == (chunks[0].shape[0],)
+    for i, chunk in enumerate(chunks[1:], start=2):
+        model.partial_fit(chunk)
+        assert model.module_ is module
+        assert model.n_iter_ == len(model.history_) == i
+        assert model.labels_.shape == (chunk.shape[0],)
+        np.testing.assert_array_equal(model.labels_, model.predict(chunk))
+    # The temperature schedule runs on across calls.
+    temperatures = [r["temperature"] for r in model.history_]
+    assert all(b <= a for a, b in zip(temperatures, temperatures[1:], strict=False))
+    np.testing.assert_allclose(model.predict_proba(X).sum(1), 1.0, rtol=1e-6)
+    assert np.isfinite(model.lower_bound_)
+
+
+def test_partial_fit_is_reproducible(digits01, fast):
+    chunks = np.array_split(digits01[0], 2)
+    a, b = _model(fast), _model(fast)
+    for chunk in chunks:
+        a.partial_fit(chunk)
+        b.partial_fit(chunk)
+    X = digits01[0]
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_partial_fit_leaves_global_rngs_alone(digits01, fast):
+    torch_state = torch.get_rng_state()
+    numpy_state = np.random.get_state()  # noqa: NPY002 - the global RNG is the point
+    model = _model(fast)
+    for chunk in np.array_split(digits01[0], 2):
+        model.partial_fit(chunk)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert _same_rng_state(np.random.get_state(), numpy_state)  # noqa: NPY002
+
+
+def test_partial_fit_after_fit_and_fit_after_partial_fit(digits01, fast):
+    X = digits01[0]
+    model = _model(fast, max_iter=2, tol=0.0, n_iter_no_change=50).fit(X)
+    module = model.module_
+    model.partial_fit(X[:50])
+    assert model.module_ is module
+    assert len(model.history_) == 3
+    model.set_params(warm_start=True).fit(X)
+    assert model.module_ is module
+    assert len(model.history_) == 5
+    model.set_params(warm_start=False).fit(X)
+    assert model.module_ is not module
+
+
+def test_partial_fit_rejects_inconsistent_chunks(digits01, blobs, fast):
+    X = digits01[0]
+    model = _model(fast).partial_fit(X[:100])
+    with pytest.raises(ValueError, match="features"):
+        model.partial_fit(X[:50, :10])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.partial_fit(X[:50] * 16)
+    n_iter = model.n_iter_
+    # A rejected chunk changes nothing.
+    assert model.n_iter_ == n_iter == 1
+
+
+@pytest.mark.usefixtures("no_training")
+def test_partial_fit_first_chunk_smaller_than_n_clusters(digits01, fast):
+    with pytest.raises(ValueError, match=r"n_samples=3.*n_clusters=4"):
+        _model(fast).partial_fit(digits01[0][:3])
+
+
 # --------------------------------------------------------------- bad inputs
 @pytest.mark.usefixtures("no_training")
 @pytest.mark.parametrize(
@@ -506,8 +580,19 @@ def test_keyboard_interrupt_keeps_a_usable_model(digits01, fast, monkeypatch):
         (np.empty((3, 0)), ValueError, "0 feature"),
         (np.array([[0.5, 0.5]]), ValueError, "minimum of 2"),
         (sp.random(10, 4, density=0.5, format="csr"), TypeError, "dense data"),
+        (np.array([[1e30, 0.0], [0.0, 1.0]]), ValueError, "magnitude"),
     ],
-    ids=["nan", "inf", "strings", "1d", "no-samples", "no-features", "one", "sparse"],
+    ids=[
+        "nan",
+        "inf",
+        "strings",
+        "1d",
+        "no-samples",
+        "no-features",
+        "one",
+        "sparse",
+        "huge",
+    ],
 )
 def test_bad_input_is_rejected(fast, X, error, message):
     with pytest.raises(error, match=message):
