@@ -567,6 +567,24 @@ def test_partial_fit_first_chunk_smaller_than_n_clusters(digits01, fast):
         _model(fast).partial_fit(digits01[0][:3])
 
 
+@pytest.mark.parametrize("stage", ["autoencoder_loss", "alignment_loss"])
+def test_keyboard_interrupt_during_the_warm_up(digits01, fast, monkeypatch, stage):
+    X = digits01[0]
+
+    def interrupt(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GMVAE, stage, interrupt)
+    model = _model(fast, init_params="gmm")
+    with pytest.warns(RuntimeWarning, match="nterrupted"):
+        model.fit(X)
+    assert model.n_iter_ == 0
+    proba = model.predict_proba(X)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(model.labels_, proba.argmax(axis=1))
+
+
 # --------------------------------------------------------------- bad inputs
 @pytest.mark.usefixtures("no_training")
 @pytest.mark.parametrize(
