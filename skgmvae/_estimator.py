@@ -504,10 +504,11 @@ class GMVAEClustering(
         whether ``fit`` or ``partial_fit`` built it. ``fit`` starts over, or
         with ``warm_start=True`` continues the model ``partial_fit`` trained.
         ``max_iter``, ``n_init``, ``tol`` and ``n_iter_no_change`` are not
-        used. After each call ``labels_`` and ``lower_bound_`` describe the
-        last chunk, ``n_iter_`` counts the epochs since the model was built
-        (one per ``partial_fit`` call) and ``history_`` has one record per
-        epoch.
+        used. After each call ``labels_`` holds the clusters of the chunk,
+        ``lower_bound_`` the mean ELBO per sample of its epoch (the
+        stochastic estimate of training; ``score`` gives the deterministic
+        one), ``n_iter_`` counts the epochs since the model was built (one
+        per call) and ``history_`` has one record per epoch.
 
         Parameters
         ----------
@@ -612,7 +613,13 @@ class GMVAEClustering(
                     n_iter + epoch, record
                 ),
             )
-        score = self._score_tensor(module, X_t)
+        if result.n_epochs:
+            # The epoch's own estimate: scoring the chunk exactly would cost
+            # about as much again as training on it.
+            record = state.history[-1]
+            score = -(record["reconstruction"] + record["kl_z"] + record["kl_y"])
+        else:
+            score = self._score_tensor(module, X_t)
         if not np.isfinite(score):
             raise NonFiniteError(
                 "The model gives a non-finite ELBO on this chunk; lower "
