@@ -1,0 +1,199 @@
+"""Numerical faults and interruptions that tests/test_estimator.py leaves out."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import skgmvae._estimator as estimator_module
+import skgmvae._training as training_module
+from skgmvae import GMVAEClustering
+from skgmvae._module import GMVAE
+from skgmvae._validation import MAX_ABS_VALUE, NonFiniteError
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning",
+    "ignore:Only .* clusters:UserWarning",
+)
+
+
+def _model(fast, **params):
+    return GMVAEClustering(**{"n_clusters": 3, "random_state": 0, **fast, **params})
+
+
+@pytest.fixture(scope="module")
+def fitted(digits01, fast):
+    return _model(fast).fit(digits01[0])
+
+
+def test_non_finite_error_is_a_value_error_and_a_floating_point_error():
+    assert issubclass(NonFiniteError, ValueError)
+    assert issubclass(NonFiniteError, FloatingPointError)
+
+
+def test_a_weight_gone_nan_in_an_epochs_last_step_is_caught(
+    digits01, fast, monkeypatch
+):
+    """The epoch's loss is finite but its last update broke a weight."""
+    X = digits01[0][:120]
+    original = training_module._run_epoch
+    calls = {"n": 0}
+
+    def poisoning_epoch(module, *args, **kwargs):
+        sums = original(module, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with torch.no_grad():
+                module.qy_head.weight[0, 0] = torch.nan
+        return sums
+
+    monkeypatch.setattr(training_module, "_run_epoch", poisoning_epoch)
+    model = _model(fast, init_params="random", max_iter=4, n_iter_no_change=50)
+    with pytest.warns(RuntimeWarning, match="Non-finite training loss"):
+        model.fit(X)
+    # Recovered from the state after epoch 1, not from the poisoned one.
+    assert model.n_iter_ == 4
+    assert all(torch.isfinite(p).all() for p in model.module_.parameters())
+    assert np.isfinite(model.predict_proba(X)).all()
+    lr = model._optimizer_state["param_groups"][0]["lr"]
+    assert lr == pytest.approx(0.1 * model.learning_rate_init)
+
+
+@pytest.mark.parametrize(
+    "method", ["predict", "predict_proba", "transform", "score_samples", "score"]
+)
+def test_a_model_with_nan_weights_gives_no_labels(fitted, digits01, method):
+    broken = GMVAEClustering(**fitted.get_params())
+    broken.__dict__.update(fitted.__getstate__())
+    broken.module_ = GMVAE(
+        fitted.n_features_in_,
+        fitted.n_clusters,
+        fitted.latent_dim,
+        fitted.hidden_layer_sizes,
+        fitted.likelihood_,
+    )
+    broken.module_.load_state_dict(fitted.module_.state_dict())
+    with torch.no_grad():
+        for parameter in broken.module_.parameters():
+            parameter.fill_(torch.nan)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        getattr(broken, method)(digits01[0][:20])
+
+
+def test_a_model_with_nan_weights_gives_no_samples(fitted):
+    broken = GMVAEClustering(**fitted.get_params())
+    broken.__dict__.update(fitted.__getstate__())
+    with torch.no_grad():
+        broken.module_.decoder[-1].bias.fill_(torch.nan)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        broken.sample(5)
+    # The original (a different module after __getstate__'s copy) still works.
+    assert np.isfinite(fitted.sample(5)[0]).all()
+
+
+@pytest.mark.parametrize("value", [MAX_ABS_VALUE * 10, 1e300, -1e39])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_values_beyond_the_float32_safe_range_are_rejected(fast, value, method):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    X[3, 1] = value
+    model = _model(fast, n_clusters=2)
+    with pytest.raises(ValueError, match="magnitude.*Standardize"):
+        getattr(model, method)(X)
+    assert not hasattr(model, "module_")
+
+
+@pytest.mark.parametrize("method", ["predict", "transform", "score_samples"])
+def test_huge_values_at_predict_time_are_rejected(blobs, fast, method):
+    model = _model(fast).fit(blobs[0])
+    X = blobs[0][:5].copy()
+    X[0, 0] = 1e20
+    with pytest.raises(ValueError, match="magnitude"):
+        getattr(model, method)(X)
+
+
+def test_outliers_that_overflow_the_elbo_raise(blobs, fast):
+    """Within the accepted range, but the ELBO of such a point overflows."""
+    model = _model(fast).fit(blobs[0])
+    X = np.full((2, blobs[0].shape[1]), MAX_ABS_VALUE)
+    assert np.isfinite(model.predict_proba(X)).all()
+    with pytest.raises(ValueError, match="ELBO is NaN or infinite"):
+        model.score_samples(X)
+
+
+def test_unscaled_data_that_diverges_raises_a_value_error(blobs, fast):
+    X = blobs[0] * 1e8
+    model = _model(fast, max_iter=5)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Non-finite training loss")
+            model.fit(X)
+    except ValueError as exc:
+        assert "NaN or infinite" in str(exc)
+        assert "extreme values" in str(exc)
+        assert not hasattr(model, "labels_")
+    else:
+        assert np.isfinite(model.predict_proba(X)).all()
+
+
+# ---------------------------------------------------------- interruptions
+def test_interrupt_while_finding_the_initial_clusters(digits01, fast, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(estimator_module, "mixture_responsibilities", interrupt)
+    model = _model(fast)
+    with pytest.warns(RuntimeWarning, match="initial clusters stage"):
+        model.fit(digits01[0])
+    assert model.n_iter_ == 0 and model.history_ == []
+    proba = model.predict_proba(digits01[0])
+    assert np.isfinite(proba).all()
+    np.testing.assert_array_equal(model.labels_, proba.argmax(axis=1))
+
+
+def test_interrupt_in_a_later_initialisation_keeps_the_best_so_far(
+    digits01, fast, monkeypatch
+):
+    X = digits01[0]
+    modules: list[GMVAE] = []
+    original = GMVAE.autoencoder_loss
+
+    def interrupt_second(self, x):
+        if self not in modules:
+            modules.append(self)
+        if len(modules) > 1:
+            raise KeyboardInterrupt
+        return original(self, x)
+
+    monkeypatch.setattr(GMVAE, "autoencoder_loss", interrupt_second)
+    model = _model(fast, n_init=3)
+    with pytest.warns(RuntimeWarning, match="autoencoder stage"):
+        model.fit(X)
+    assert len(modules) == 2  # the third initialisation never started
+    # The better of the two by ELBO, as without the interruption.
+    scores = []
+    for module in modules:
+        copy = pickle.loads(pickle.dumps(model))
+        copy.module_ = module
+        scores.append(copy.score(X))
+    assert model.module_ is modules[int(np.argmax(scores))]
+    assert model.lower_bound_ == pytest.approx(max(scores), rel=1e-5)
+    assert np.isfinite(model.predict_proba(X)).all()
+
+
+def test_interrupt_during_the_warm_up_of_partial_fit(digits01, fast, monkeypatch):
+    def interrupt(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GMVAE, "alignment_loss", interrupt)
+    model = _model(fast)
+    with pytest.warns(RuntimeWarning, match="alignment stage"):
+        model.partial_fit(digits01[0][:100])
+    monkeypatch.undo()
+    assert model.n_iter_ == 0
+    assert np.isfinite(model.lower_bound_)
+    model.partial_fit(digits01[0][100:200])  # and training goes on from there
+    assert model.n_iter_ == 1
