@@ -402,7 +402,12 @@ def _options(name: str) -> list[str]:
             for name in ("init_params", "categorical", "precision")
             for value in _options(name)
         ),
-        dict(hard_gumbel=True),
+        # Every switch away from its default (warm_start is tested apart).
+        *(
+            {name: not GMVAEClustering().get_params()[name]}
+            for name, constraint in GMVAEClustering._parameter_constraints.items()
+            if constraint == ["boolean"] and name != "warm_start"
+        ),
         dict(reconstruction_weight=0.5, kl_z_weight=2.0, kl_y_weight=0.0),
         dict(hidden_layer_sizes=[16, 8]),
         dict(hidden_layer_sizes=np.array([16])),
