@@ -60,7 +60,8 @@ def check_finite_output(values: torch.Tensor, what: str) -> torch.Tensor:
         raise NonFiniteError(
             f"The model's {what} is NaN or infinite for some samples. Its weights "
             "are not finite (a diverged or corrupted model: refit it), or X holds "
-            "values far outside the range it was fitted on (apply the same "
-            "scaling as at fit time)."
+            "values too extreme for its float32 arithmetic: unscaled, or far "
+            "outside the range it was fitted on. Standardize X, and apply the "
+            "same scaling at fit and predict time."
         )
     return values

@@ -18,6 +18,7 @@ from skgmvae._validation import MAX_ABS_VALUE, NonFiniteError
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning",
     "ignore:Only .* clusters:UserWarning",
+    "ignore:Training interrupted:RuntimeWarning",
 )
 
 
