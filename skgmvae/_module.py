@@ -164,6 +164,19 @@ class GMVAE(nn.Module):
         if self.likelihood == "gaussian":
             self.x_logvar_raw.zero_()
 
+    def cluster_indexed_tensors(self) -> list[torch.Tensor]:
+        """Parameters and buffers whose first axis runs over the K clusters."""
+        tensors = [
+            self.qy_head.weight,
+            self.qy_head.bias,
+            self.prior_loc,
+            self.prior_logvar_raw,
+            self.log_prior_y,
+        ]
+        if self.qz_input_y is not None:
+            tensors.append(self.qz_input_y)
+        return tensors
+
     # ------------------------------------------------------------- inference
     def qy_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(y | x), shape ``(batch, K)``."""

@@ -247,6 +247,23 @@ def _finite(module: GMVAE) -> bool:
     return bool(torch.stack(flags).all())
 
 
+@torch.no_grad()
+def permute_clusters(
+    module: GMVAE, optimizer: torch.optim.Optimizer, order: torch.Tensor
+) -> None:
+    """Renumber the clusters: new cluster ``i`` is old cluster ``order[i]``.
+
+    Permutes every cluster-indexed parameter (and its optimizer moments), so
+    the model, and further training, are unchanged up to the numbering.
+    """
+    for tensor in module.cluster_indexed_tensors():
+        index = order.to(tensor.device)
+        tensor.copy_(tensor.index_select(0, index))
+        for moment in optimizer.state.get(tensor, {}).values():
+            if isinstance(moment, torch.Tensor) and moment.shape == tensor.shape:
+                moment.copy_(moment.index_select(0, index))
+
+
 def _snapshot(module: GMVAE, state: TrainingState) -> tuple[dict, dict, int]:
     return (
         copy.deepcopy(module.state_dict()),

@@ -29,27 +29,6 @@ pytestmark = [
 ]
 
 
-# The network computes in float32, whose matrix products round differently
-# with the number of rows in a batch: one sample's score_samples or transform
-# differs in the last bits (relative 1e-7 to 1e-6) between being computed
-# alone and with others, above these checks' rtol=1e-7. Invariance up to
-# rtol=1e-5 is tested in test_estimator.py::test_methods_invariant_to_order_
-# and_subsets.
-_FLOAT32_BATCH_ROUNDING = (
-    "float32 network: results differ in the last bits with the batch size "
-    "(relative ~1e-6), above the check's rtol=1e-7"
-)
-
-
-def _expected_failed_checks(estimator):
-    return {
-        "check_methods_subset_invariance": _FLOAT32_BATCH_ROUNDING,
-        "check_methods_sample_order_invariance": _FLOAT32_BATCH_ROUNDING,
-    }
-
-
-@parametrize_with_checks(
-    [SMALL, DEFAULTS], expected_failed_checks=_expected_failed_checks
-)
+@parametrize_with_checks([SMALL, DEFAULTS])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
