@@ -231,6 +231,16 @@ class GMVAEClustering(
     (NeurIPS 2014). The Gumbel-Softmax relaxation is from Jang et al.,
     "Categorical Reparameterization with Gumbel-Softmax" (ICLR 2017).
 
+    ``fit``, ``partial_fit`` and the prediction methods run with PyTorch's
+    intra-op thread count lowered, for their duration, to the allotment of
+    the worker they run in: inside a Dask task, one thread (or the worker's
+    ``OMP_NUM_THREADS``); elsewhere ``torch.get_num_threads()``, which
+    follows ``OMP_NUM_THREADS`` as set by joblib's process workers,
+    ``torch.set_num_threads`` and ``threadpoolctl`` limits. Values of ``X``
+    beyond 1e15 in magnitude are rejected with a ``ValueError``; a training
+    loss, weight or output that becomes NaN or infinite raises a
+    ``ValueError`` (also a ``FloatingPointError``) instead of giving labels.
+
     Examples
     --------
     >>> from sklearn.datasets import make_blobs
