@@ -79,20 +79,70 @@ def make_optimizer(module: GMVAE, learning_rate: float) -> torch.optim.Optimizer
 LossFn = Callable[[GMVAE, torch.Tensor, int], LossTerms]
 
 
-def elbo_loss_fn(config: TrainingConfig, generator: torch.Generator) -> LossFn:
-    """The negative ELBO of ``config``, with the temperature of the current step."""
+def elbo_loss_fn(
+    config: TrainingConfig,
+    generator: torch.Generator,
+    neighbors: NeighborTerm | None = None,
+) -> LossFn:
+    """The negative ELBO of ``config``, with the temperature of the current step.
 
-    def loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
-        return module.loss(
-            batch,
+    With ``neighbors``, batches are ``(x, index)`` and the neighbour
+    consistency and balance terms of :class:`NeighborTerm` are added.
+    """
+
+    def loss_fn(module: GMVAE, batch, step: int) -> LossTerms:
+        x, index = batch if neighbors is not None else (batch, None)
+        terms = module.loss(
+            x,
             categorical=config.categorical,
             temperature=temperature_at(step, config),
             hard=config.hard,
             generator=generator,
             weights=config.weights,
         )
+        if neighbors is not None:
+            terms.total = terms.total + neighbors(module, terms.qy_logits, index)
+        return terms
 
     return loss_fn
+
+
+@dataclass
+class NeighborTerm:
+    """Neighbour consistency and cluster balance added to the negative ELBO.
+
+    For each sample i of a batch, one of its nearest neighbours j (rows of
+    ``indices``) is drawn, and ``consistency_weight * -log sum_k q(k|x_i)
+    q(k|x_j)`` rewards giving both the same cluster; ``balance_weight *
+    KL(mean_i q(y|x_i) || uniform)`` over the batch keeps that from merging
+    clusters. Neither changes the generative model or its ELBO.
+    """
+
+    X: torch.Tensor
+    indices: torch.Tensor
+    consistency_weight: float
+    balance_weight: float
+    generator: torch.Generator
+
+    def __call__(
+        self, module: GMVAE, logits: torch.Tensor, index: torch.Tensor
+    ) -> torch.Tensor:
+        n_neighbors = self.indices.shape[1]
+        pick = torch.randint(
+            n_neighbors, index.shape, generator=self.generator, device=index.device
+        )
+        neighbor = self.indices[index, pick]
+        q_i = torch.softmax(logits, dim=-1)
+        q_j = torch.softmax(module.qy_logits(self.X.index_select(0, neighbor)), -1)
+        agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
+        q_mean = q_i.mean(0)
+        balance = (q_mean * torch.log(q_mean.clamp_min(1e-8))).sum() + math.log(
+            q_i.shape[1]
+        )
+        return (
+            -self.consistency_weight * torch.log(agreement)
+            + self.balance_weight * balance
+        )
 
 
 def autoencoder_loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
