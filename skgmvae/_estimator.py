@@ -43,6 +43,7 @@ from skgmvae._training import (
     autoencoder_loss_fn,
     elbo_loss_fn,
     make_optimizer,
+    neighbor_loss_fn,
     permute_clusters,
     train,
 )
@@ -463,7 +464,7 @@ class GMVAEClustering(
                 generator = _generator(rng, device)
                 interrupted = self.init_params != "random" and (
                     self._initialize_from_autoencoder(
-                        module, X_t, config, rng, generator
+                        module, X_t, config, rng, generator, neighbor_indices
                     )
                 )
                 state = TrainingState(make_optimizer(module, self.learning_rate_init))
@@ -926,6 +927,7 @@ class GMVAEClustering(
         config: TrainingConfig,
         rng: np.random.RandomState,
         generator: torch.Generator,
+        neighbor_indices: torch.Tensor | None = None,
     ) -> bool:
         """Run the warm-up; return whether a ``KeyboardInterrupt`` stopped it.
 
@@ -933,7 +935,7 @@ class GMVAEClustering(
         left it (with a warning), so ``fit`` can still return a usable model.
         """
         try:
-            stage = self._warm_up(module, X_t, config, rng, generator)
+            stage = self._warm_up(module, X_t, config, rng, generator, neighbor_indices)
         except KeyboardInterrupt:
             stage = "initial clusters"
         if stage is None:
@@ -953,6 +955,7 @@ class GMVAEClustering(
         config: TrainingConfig,
         rng: np.random.RandomState,
         generator: torch.Generator,
+        neighbor_indices: torch.Tensor | None = None,
     ) -> str | None:
         """Warm-up: autoencoder, GaussianMixture on its codes, then q(y | x).
 
@@ -962,6 +965,10 @@ class GMVAEClustering(
            and variances of the cluster priors p(z | y).
         3. ``pretrain_iter`` epochs teach q(y | x) the responsibilities of that
            mixture, so joint training starts from its clusters.
+        4. With the neighbour terms on, ``pretrain_iter`` more epochs train
+           q(y | x) on them alone, and the priors p(z | y) are refitted to
+           the clusters q(y | x) then gives, so that the ELBO starts from
+           clusters the neighbour terms agree with.
 
         Returns the name of the stage a ``KeyboardInterrupt`` stopped, or None.
         """
@@ -1000,6 +1007,24 @@ class GMVAEClustering(
             module, (X_t, targets), warmup, generator, alignment_loss_fn, "alignment"
         ).interrupted:
             return "alignment"
+        if neighbor_indices is None:
+            return None
+        index = torch.arange(X_t.shape[0], device=device)
+        term = self._neighbor_term(X_t, neighbor_indices, generator)
+        if self._pretrain(
+            module, (X_t, index), warmup, generator, neighbor_loss_fn(term), "neighbors"
+        ).interrupted:
+            return "neighbors"
+        resp = self._map_chunks(
+            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
+        )
+        resp = resp.double().numpy()
+        means, var = gaussian_moments(codes, resp, reg_covar=_GMM_REG_COVAR)
+        var = torch.as_tensor(var, dtype=torch.float32, device=device)
+        module.set_prior(
+            torch.as_tensor(means, dtype=torch.float32, device=device), var
+        )
+        module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
         return None
 
     def _elbo_objective(
@@ -1012,18 +1037,26 @@ class GMVAEClustering(
         """Training data and loss: the negative ELBO, plus the neighbour terms."""
         if neighbor_indices is None:
             return X_t, elbo_loss_fn(config, generator)
+        term = self._neighbor_term(X_t, neighbor_indices, generator)
+        index = torch.arange(X_t.shape[0], device=X_t.device)
+        return (X_t, index), elbo_loss_fn(config, generator, term)
+
+    def _neighbor_term(
+        self,
+        X_t: torch.Tensor,
+        neighbor_indices: torch.Tensor,
+        generator: torch.Generator,
+    ) -> NeighborTerm:
         # Weights per input feature: the ELBO, which the two terms must
         # stand up to, grows with the number of features.
         n_features = X_t.shape[1]
-        term = NeighborTerm(
+        return NeighborTerm(
             X_t,
             neighbor_indices,
             self.neighbor_weight * n_features,
             self.balance_weight * n_features,
             generator,
         )
-        index = torch.arange(X_t.shape[0], device=X_t.device)
-        return (X_t, index), elbo_loss_fn(config, generator, term)
 
     def _pretrain(
         self, module, X_t, config, generator, loss_fn, stage

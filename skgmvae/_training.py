@@ -107,6 +107,18 @@ def elbo_loss_fn(
     return loss_fn
 
 
+def neighbor_loss_fn(term: NeighborTerm) -> LossFn:
+    """The neighbour consistency and balance terms alone, on q(y | x)."""
+
+    def loss_fn(module: GMVAE, batch, step: int) -> LossTerms:
+        x, index = batch
+        value = term(module, module.qy_logits(x), index)
+        zero = torch.zeros_like(value)
+        return LossTerms(zero, zero, value, value)
+
+    return loss_fn
+
+
 @dataclass
 class NeighborTerm:
     """Neighbour consistency and cluster balance added to the negative ELBO.
