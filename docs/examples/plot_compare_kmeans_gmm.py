@@ -12,7 +12,7 @@ true digits, and shows the cluster "centres" of each method as images.
 
 The comparison is deliberately small: one data set, one seed, and a short
 training of a small GMVAE (``hidden_layer_sizes=(256,)``,
-``latent_dim=10``, ``pretrain_iter=20``, ``max_iter=30``) for build speed.
+``pretrain_iter=20``, ``max_iter=30``) for build speed.
 The :doc:`/benchmarks` page compares the methods over several seeds and
 data sets with the full settings.
 """
@@ -45,10 +45,8 @@ models = {
     "GMVAEClustering": GMVAEClustering(
         n_clusters=10,
         hidden_layer_sizes=(256,),
-        latent_dim=10,
         pretrain_iter=20,
         max_iter=30,
-        batch_size=128,
         random_state=0,
     ),
 }

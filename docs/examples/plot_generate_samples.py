@@ -12,8 +12,8 @@ example generates digit images cluster by cluster and sets them beside real
 images of the same clusters.
 
 For build speed the model is small and briefly trained
-(``hidden_layer_sizes=(256,)``, ``latent_dim=10``, ``pretrain_iter=20``,
-``max_iter=30``); longer training gives sharper samples.
+(``hidden_layer_sizes=(256,)``, ``pretrain_iter=20``, ``max_iter=30``);
+longer training gives sharper samples.
 """
 
 # %%
@@ -31,10 +31,8 @@ X = MinMaxScaler().fit_transform(digits.data)
 model = GMVAEClustering(
     n_clusters=10,
     hidden_layer_sizes=(256,),
-    latent_dim=10,
     pretrain_iter=20,
     max_iter=30,
-    batch_size=128,
     random_state=0,
 ).fit(X)
 

@@ -9,11 +9,10 @@ training the latent term of the ELBO pulls every encoding towards the
 Gaussian of its cluster, so the clusters become compact groups in this
 space. This example projects the embedding of the digits onto its first
 two principal components and compares it with the same projection of the
-raw pixels.
+raw pixels. The embedding has ``latent_dim`` dimensions, 10 by default.
 
 For build speed the model is small and briefly trained
-(``hidden_layer_sizes=(256,)``, ``latent_dim=10``, ``pretrain_iter=20``,
-``max_iter=30``).
+(``hidden_layer_sizes=(256,)``, ``pretrain_iter=20``, ``max_iter=30``).
 """
 
 # %%
@@ -33,10 +32,8 @@ y = digits.target
 model = GMVAEClustering(
     n_clusters=10,
     hidden_layer_sizes=(256,),
-    latent_dim=10,
     pretrain_iter=20,
     max_iter=30,
-    batch_size=128,
     random_state=0,
 ).fit(X)
 
