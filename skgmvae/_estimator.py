@@ -122,8 +122,10 @@ class GMVAEClustering(
         clusters.
 
     pretrain_iter : int, default=10
-        Epochs of each of the two warm-up stages (autoencoder, then
-        ``q(y | x)``) of ``init_params="gmm"`` and ``"spectral"``.
+        Epochs of each training stage of the warm-up of ``init_params="gmm"``
+        and ``"spectral"``: the autoencoder, then ``q(y | x)`` on the initial
+        clusters, then (with the neighbour terms on) ``q(y | x)`` on the
+        neighbour terms.
 
     hard_gumbel : bool, default=False
         Use the straight-through estimator: one-hot samples forward, soft
@@ -222,7 +224,10 @@ class GMVAEClustering(
         Mean ELBO per training sample of the selected model (nats).
 
     loss_curve_ : list of float
-        Mean negative ELBO per epoch of the selected initialisation.
+        Mean training loss per epoch of the selected initialisation: the
+        negative ELBO plus the neighbour and balance terms (when their
+        weights are non-zero). Early stopping on ``tol`` watches this loss;
+        ``lower_bound_`` and ``score`` are the ELBO alone.
 
     history_ : list of dict
         Per-epoch record of the selected initialisation: the loss terms,
@@ -582,7 +587,10 @@ class GMVAEClustering(
         whether ``fit`` or ``partial_fit`` built it. ``fit`` starts over, or
         with ``warm_start=True`` continues the model ``partial_fit`` trained.
         ``max_iter``, ``n_init``, ``tol`` and ``n_iter_no_change`` are not
-        used. After each call ``labels_`` holds the clusters of the chunk,
+        used, and neither are ``neighbor_weight`` and ``balance_weight``
+        (neighbours are not searched across chunks): ``partial_fit`` trains
+        on the ELBO alone and keeps the clusters' numbering. After each call
+        ``labels_`` holds the clusters of the chunk,
         ``lower_bound_`` the mean ELBO per sample of its epoch (the
         stochastic estimate of training; ``score`` gives the deterministic
         one), ``n_iter_`` counts the epochs since the model was built (one
