@@ -57,6 +57,8 @@ _PREDICT_CHUNK = 256
 _GMM_REG_COVAR = 1e-3
 # Initial variance of q(z | x, y) relative to the mixture's mean variance.
 _POSTERIOR_VARIANCE_RATIO = 0.1
+# From this many samples on, batch_size="auto" takes 256 rows instead of 128.
+_LARGE_DATA = 10_000
 # Neighbours per sample for the neighbour-consistency term.
 _CONSISTENCY_NEIGHBORS = 10
 # Neighbours per code in the k-NN graph of init_params="spectral".
@@ -142,13 +144,20 @@ class GMVAEClustering(
         ``temperature_min``). Counted in steps, not epochs, so small data
         sets are annealed as fast per update as large ones.
 
-    max_iter : int, default=100
-        Maximum number of epochs (passes over the data) per initialisation.
+    max_iter : int, default=50
+        Maximum number of epochs (passes over the data) of ELBO training per
+        initialisation, after the warm-up. 50 keeps a default fit on the
+        70,000 MNIST images within about 15 minutes on a 2-core CPU; on
+        digits, training usually stops earlier on ``tol``.
 
-    batch_size : int, default=128
-        Mini-batch size; capped at the number of samples. Larger batches use
-        the hardware better; on digits 256 clustered worse than 128 (ACC 0.79
-        against 0.85, 3 seeds), as an epoch then has too few updates.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; capped at the number of samples. ``"auto"`` uses 256
+        from 10,000 samples on and 128 below. Larger batches use the
+        hardware better (on a 2-core CPU, a step of the reference network
+        reaches 0.55 of the float32 matrix-multiply peak at 128 rows and
+        0.76 at 256), but on a small data set an epoch then has too few
+        updates: on digits, 256 clustered worse than 128 (ACC 0.79 against
+        0.85, 3 seeds).
 
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
@@ -299,7 +308,10 @@ class GMVAEClustering(
         "temperature_min": [Interval(Real, 0.0, None, closed="neither")],
         "temperature_halflife": [Interval(Real, 0.0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
         "reconstruction_weight": [Interval(Real, 0.0, None, closed="left")],
         "kl_z_weight": [Interval(Real, 0.0, None, closed="left")],
@@ -331,8 +343,8 @@ class GMVAEClustering(
         temperature_init: float = 1.0,
         temperature_min: float = 0.5,
         temperature_halflife: float = 2000,
-        max_iter: int = 100,
-        batch_size: int = 128,
+        max_iter: int = 50,
+        batch_size: int | str = "auto",
         learning_rate_init: float = 1e-3,
         reconstruction_weight: float = 1.0,
         kl_z_weight: float = 1.0,
@@ -908,10 +920,15 @@ class GMVAEClustering(
             )
         return self.likelihood
 
+    def _batch_size(self, n_samples: int) -> int:
+        if self.batch_size != "auto":
+            return self.batch_size
+        return 256 if n_samples >= _LARGE_DATA else 128
+
     def _training_config(self, n_samples: int) -> TrainingConfig:
         return TrainingConfig(
             max_epochs=self.max_iter,
-            batch_size=min(self.batch_size, n_samples),
+            batch_size=min(self._batch_size(n_samples), n_samples),
             learning_rate=self.learning_rate_init,
             categorical=self.categorical,
             hard=self.hard_gumbel,
