@@ -138,5 +138,6 @@ def _fit_in_task(X, params):
 def test_fit_in_a_one_thread_worker_uses_one_torch_thread(client, data, fast):
     params = dict(fast, n_clusters=3, random_state=0)
     seen, after = client.submit(_fit_in_task, data, params, pure=False).result()
-    assert seen == [1, 1, 1]  # warm-up stages and ELBO training
+    # autoencoder, alignment and neighbour warm-up stages, then the ELBO
+    assert seen == [1, 1, 1, 1]
     assert after == 2  # restored

@@ -110,8 +110,9 @@ def test_fit_in_a_dask_task_uses_one_thread(digits01, fast, seen_by_train, monke
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     model = GMVAEClustering(n_clusters=3, random_state=0, **fast)
     model.fit(digits01[0][:100])
-    # Warm-up (two stages) and ELBO training, all with one thread.
-    assert seen_by_train == [1, 1, 1]
+    # The three warm-up stages (autoencoder, alignment, neighbours) and the
+    # ELBO training, all with one thread.
+    assert seen_by_train == [1, 1, 1, 1]
     assert torch.get_num_threads() == 2
     seen_by_train.clear()
     model.partial_fit(digits01[0][:50])
