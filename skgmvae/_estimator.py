@@ -446,18 +446,8 @@ class GMVAEClustering(
                 history=list(self.history_),
             )
             state.optimizer.load_state_dict(self._optimizer_state)
-            generator = _generator(rng, device)
-            data, loss_fn = self._elbo_objective(
-                X_t, config, generator, neighbor_indices
-            )
-            result = train(
-                module,
-                data,
-                config,
-                state,
-                generator,
-                loss_fn,
-                on_epoch_end=self._print_epoch,
+            result = self._train_elbo(
+                module, X_t, config, state, _generator(rng, device), neighbor_indices
             )
             best = (self._score_tensor(module, X_t), module, state, result)
         else:
@@ -490,17 +480,8 @@ class GMVAEClustering(
                         n_epochs=0, converged=False, interrupted=True
                     )
                 else:
-                    data, loss_fn = self._elbo_objective(
-                        X_t, config, generator, neighbor_indices
-                    )
-                    result = train(
-                        module,
-                        data,
-                        config,
-                        state,
-                        generator,
-                        loss_fn,
-                        on_epoch_end=self._print_epoch,
+                    result = self._train_elbo(
+                        module, X_t, config, state, generator, neighbor_indices
                     )
                 score = self._score_tensor(module, X_t)
                 if self.verbose:
@@ -1052,19 +1033,32 @@ class GMVAEClustering(
         module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
         return None
 
-    def _elbo_objective(
+    def _train_elbo(
         self,
+        module: GMVAE,
         X_t: torch.Tensor,
         config: TrainingConfig,
+        state: TrainingState,
         generator: torch.Generator,
         neighbor_indices: torch.Tensor | None,
-    ):
-        """Training data and loss: the negative ELBO, plus the neighbour terms."""
+    ) -> TrainingResult:
+        """ELBO training: the negative ELBO, plus the neighbour terms if on."""
         if neighbor_indices is None:
-            return X_t, elbo_loss_fn(config, generator)
-        term = self._neighbor_term(X_t, neighbor_indices, generator)
-        index = torch.arange(X_t.shape[0], device=X_t.device)
-        return (X_t, index), elbo_loss_fn(config, generator, term)
+            data, loss_fn = X_t, elbo_loss_fn(config, generator)
+        else:
+            term = self._neighbor_term(X_t, neighbor_indices, generator)
+            index = torch.arange(X_t.shape[0], device=X_t.device)
+            data = (X_t, index)
+            loss_fn = elbo_loss_fn(config, generator, term)
+        return train(
+            module,
+            data,
+            config,
+            state,
+            generator,
+            loss_fn,
+            on_epoch_end=self._print_epoch,
+        )
 
     def _neighbor_term(
         self,
