@@ -43,7 +43,8 @@ def check_magnitude(X: np.ndarray) -> None:
     """
     if X.size == 0:
         return
-    largest = float(np.max(np.abs(X)))
+    # max and min instead of abs(X).max(): no temporary copy of X.
+    largest = float(max(X.max(), -X.min()))
     if largest > MAX_ABS_VALUE:
         raise ValueError(
             f"X contains values of magnitude up to {largest:.4g}, beyond the "
