@@ -439,13 +439,7 @@ class GMVAEClustering(
             neighbor_indices = _nearest_neighbors(X, device)
 
         if continuing:
-            module = self.module_.to(device)
-            state = TrainingState(
-                make_optimizer(module, self.learning_rate_init),
-                step=self._step,
-                history=list(self.history_),
-            )
-            state.optimizer.load_state_dict(self._optimizer_state)
+            module, state = self._resumed(device)
             result = self._train_elbo(
                 module, X_t, config, state, _generator(rng, device), neighbor_indices
             )
@@ -455,19 +449,7 @@ class GMVAEClustering(
             for init in range(self.n_init):
                 if self.verbose:
                     print(f"Initialization {init + 1}/{self.n_init}")
-                # nn.Linear's default initialisation draws from the global
-                # torch RNG; reset_parameters replaces it from the seed alone.
-                with torch.random.fork_rng(devices=[]):
-                    module = GMVAE(
-                        X.shape[1],
-                        self.n_clusters,
-                        self.latent_dim,
-                        hidden,
-                        likelihood,
-                        conditional_encoder=self.conditional_encoder,
-                    )
-                module.reset_parameters(_generator(rng, torch.device("cpu")))
-                module.to(device)
+                module = self._new_module(X.shape[1], hidden, likelihood, rng, device)
                 generator = _generator(rng, device)
                 interrupted = self.init_params != "random" and (
                     self._initialize_from_autoencoder(
@@ -655,17 +637,7 @@ class GMVAEClustering(
 
         interrupted = False
         if first:
-            with torch.random.fork_rng(devices=[]):
-                module = GMVAE(
-                    X.shape[1],
-                    self.n_clusters,
-                    self.latent_dim,
-                    hidden,
-                    likelihood,
-                    conditional_encoder=self.conditional_encoder,
-                )
-            module.reset_parameters(_generator(rng, torch.device("cpu")))
-            module.to(device)
+            module = self._new_module(X.shape[1], hidden, likelihood, rng, device)
             generator = _generator(rng, device)
             if self.init_params != "random":
                 interrupted = self._initialize_from_autoencoder(
@@ -674,14 +646,8 @@ class GMVAEClustering(
             state = TrainingState(make_optimizer(module, self.learning_rate_init))
             n_iter = 0
         else:
-            module = self.module_.to(device)
+            module, state = self._resumed(device)
             generator = _generator(rng, device)
-            state = TrainingState(
-                make_optimizer(module, self.learning_rate_init),
-                step=self._step,
-                history=list(self.history_),
-            )
-            state.optimizer.load_state_dict(self._optimizer_state)
             n_iter = self.n_iter_
         if interrupted:
             result = TrainingResult(n_epochs=0, converged=False, interrupted=True)
@@ -1032,6 +998,40 @@ class GMVAEClustering(
         )
         module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
         return None
+
+    def _new_module(
+        self,
+        n_features: int,
+        hidden: tuple[int, ...],
+        likelihood: str,
+        rng: np.random.RandomState,
+        device: torch.device,
+    ) -> GMVAE:
+        """A freshly initialised network on ``device``, seeded from ``rng``."""
+        # nn.Linear's default initialisation draws from the global torch
+        # RNG; reset_parameters replaces it from the seed alone.
+        with torch.random.fork_rng(devices=[]):
+            module = GMVAE(
+                n_features,
+                self.n_clusters,
+                self.latent_dim,
+                hidden,
+                likelihood,
+                conditional_encoder=self.conditional_encoder,
+            )
+        module.reset_parameters(_generator(rng, torch.device("cpu")))
+        return module.to(device)
+
+    def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
+        """The fitted network and its optimizer, step count and history."""
+        module = self.module_.to(device)
+        state = TrainingState(
+            make_optimizer(module, self.learning_rate_init),
+            step=self._step,
+            history=list(self.history_),
+        )
+        state.optimizer.load_state_dict(self._optimizer_state)
+        return module, state
 
     def _train_elbo(
         self,
