@@ -966,14 +966,7 @@ class GMVAEClustering(
             resp = mixture_responsibilities(
                 codes, self.n_clusters, reg_covar=_GMM_REG_COVAR, random_state=rng
             )
-        means, var = gaussian_moments(codes, resp, reg_covar=_GMM_REG_COVAR)
-        var = torch.as_tensor(var, dtype=torch.float32, device=device)
-        module.set_prior(
-            torch.as_tensor(means, dtype=torch.float32, device=device), var
-        )
-        # A posterior much narrower than its cluster: the z term starts small
-        # instead of dominating the first steps and merging the clusters.
-        module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
+        _set_prior_from_clusters(module, codes, resp)
         targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
         if self._pretrain(
             module, (X_t, targets), warmup, generator, alignment_loss_fn, "alignment"
@@ -991,12 +984,7 @@ class GMVAEClustering(
             lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
         )
         resp = resp.double().numpy()
-        means, var = gaussian_moments(codes, resp, reg_covar=_GMM_REG_COVAR)
-        var = torch.as_tensor(var, dtype=torch.float32, device=device)
-        module.set_prior(
-            torch.as_tensor(means, dtype=torch.float32, device=device), var
-        )
-        module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
+        _set_prior_from_clusters(module, codes, resp)
         return None
 
     def _new_module(
@@ -1148,6 +1136,19 @@ class GMVAEClustering(
                     chunk = torch.cat([chunk, padding])
                 parts.append(fn(chunk)[:n_rows].float().cpu())
         return torch.cat(parts)
+
+
+def _set_prior_from_clusters(
+    module: GMVAE, codes: np.ndarray, resp: np.ndarray
+) -> None:
+    """Fit p(z | y) to the codes' clusters ``resp`` and narrow q(z | x, y)."""
+    device = _module_device(module)
+    means, var = gaussian_moments(codes, resp, reg_covar=_GMM_REG_COVAR)
+    var = torch.as_tensor(var, dtype=torch.float32, device=device)
+    module.set_prior(torch.as_tensor(means, dtype=torch.float32, device=device), var)
+    # A posterior much narrower than its cluster: the z term starts small
+    # instead of dominating the first steps and merging the clusters.
+    module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
 
 
 def _nearest_neighbors(X: np.ndarray, device: torch.device) -> torch.Tensor:
