@@ -64,10 +64,7 @@ def plot_scores(
             ax.set_yscale("log")
         elif metric in ("acc", "nmi", "ari"):
             ax.set_ylim(0, 1)
-    fig.tight_layout()
-    fig.savefig(out / file_name, dpi=120)
-    plt.close(fig)
-    return file_name
+    return _save(fig, out, file_name, dpi=120)
 
 
 def _score_panel(ax, runs: Sequence[dict[str, Any]], metric: str) -> None:
@@ -126,10 +123,15 @@ def plot_samples(
             f"{cluster}→{matched.get(cluster, '-')}", rotation=0, ha="right"
         )
     fig.suptitle(f"{dataset}: GMVAE samples per cluster (cluster→class)")
-    fig.tight_layout()
     file_name = f"samples_{dataset}.png"
-    fig.savefig(out / file_name, dpi=100)
-    plt.close(fig)
+    return _save(fig, out, file_name, dpi=100)
+
+
+def _save(fig, out: Path, file_name: str, *, dpi: int) -> str:
+    """Lay out, write and close ``fig``; return its file name."""
+    fig.tight_layout()
+    fig.savefig(out / file_name, dpi=dpi)
+    _pyplot().close(fig)
     return file_name
 
 
@@ -170,8 +172,5 @@ def plot_latent(
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(f"{dataset}: GMVAE embedding (transform, PCA)")
-    fig.tight_layout()
     file_name = f"latent_{dataset}.png"
-    fig.savefig(out / file_name, dpi=110)
-    plt.close(fig)
-    return file_name
+    return _save(fig, out, file_name, dpi=110)
