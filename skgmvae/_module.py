@@ -242,14 +242,16 @@ class GMVAE(nn.Module):
         hard: bool,
         generator: torch.Generator | None,
         weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        qy_logits: torch.Tensor | None = None,
     ) -> LossTerms:
         """Single-sample estimate of the negative ELBO for a batch.
 
         ``categorical="gumbel"`` draws one relaxed y per sample (the reference
         GMVAE); ``"marginal"`` sums exactly over the K values of y, weighted
-        by q(y | x), and draws one z per value.
+        by q(y | x), and draws one z per value. ``qy_logits``, if given, are
+        the logits of q(y | x) for ``x``, computed by the caller.
         """
-        logits = self.qy_logits(x)
+        logits = self.qy_logits(x) if qy_logits is None else qy_logits
         prior_loc, prior_logvar = self.prior_params()
         if categorical == "gumbel":
             y = gumbel_softmax(logits, temperature, hard=hard, generator=generator)

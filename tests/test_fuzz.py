@@ -85,7 +85,7 @@ def odd_arrays(draw):
     elif shape == "list":
         X = X.tolist()
     n_clusters = draw(st.one_of(st.just(max(n_samples, 1)), st.integers(1, 4)))
-    init_params = draw(st.sampled_from(["gmm", "gmm", "random", "spectral"]))
+    init_params = draw(st.sampled_from(["graph", "gmm", "random", "spectral"]))
     return X, n_clusters, init_params
 
 

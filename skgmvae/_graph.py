@@ -1,0 +1,127 @@
+"""Initial clusters from a low-dimensional embedding of a k-NN graph.
+
+The autoencoder's codes are connected to their nearest neighbours with the
+fuzzy weights of UMAP (McInnes, Healy and Melville, 2018), the graph is laid
+out in ``n_components`` dimensions by stochastic gradient descent on UMAP's
+cross-entropy (attraction along sampled edges, repulsion from random
+samples), and k-means clusters the layout. Clustering such a layout of
+autoencoder codes is the N2D recipe (McConville et al., 2019). The layout
+only chooses the starting clusters; the fitted model is the GMVAE.
+
+Everything runs on the CPU in float32 from one ``torch.Generator``, so a
+seed gives the same clusters on every device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+# The curve 1 / (1 + a d^(2b)) that UMAP fits for min_dist=0 and spread=1:
+# the tightest clusters, which is what clustering wants.
+_CURVE_A = 1.929
+_CURVE_B = 0.7915
+_NEGATIVE_SAMPLES = 5
+_GRADIENT_CLIP = 4.0
+_BANDWIDTH_STEPS = 64
+
+
+def fuzzy_neighbor_graph(distances: np.ndarray, indices: np.ndarray) -> sp.coo_matrix:
+    """Symmetric fuzzy k-NN graph, ``(n, n)``, from each row's neighbours.
+
+    Sample i's edge to its neighbour j weighs ``exp(-(d_ij - rho_i) /
+    sigma_i)``, where ``rho_i`` is the distance to its nearest neighbour and
+    ``sigma_i`` makes the weights of its k edges sum to ``log2(k)``. The two
+    directions are merged as the probabilistic union ``w + w' - w w'``.
+    """
+    n_samples, n_neighbors = indices.shape
+    distances = distances.astype(np.float64)
+    excess = np.maximum(distances - distances[:, :1], 0.0)
+    target = np.log2(n_neighbors)
+    # Bisection for sigma, all rows at once; the sum decreases as sigma does.
+    low = np.zeros(n_samples)
+    high = np.full(n_samples, np.inf)
+    sigma = np.ones(n_samples)
+    for _ in range(_BANDWIDTH_STEPS):
+        too_wide = np.exp(-excess / sigma[:, None]).sum(1) > target
+        high = np.where(too_wide, sigma, high)
+        low = np.where(too_wide, low, sigma)
+        sigma = np.where(np.isinf(high), 2.0 * sigma, 0.5 * (low + high))
+    weights = np.exp(-excess / np.maximum(sigma, 1e-12)[:, None])
+    rows = np.repeat(np.arange(n_samples), n_neighbors)
+    graph = sp.csr_matrix(
+        (weights.ravel(), (rows, indices.ravel())), shape=(n_samples, n_samples)
+    )
+    return (graph + graph.T - graph.multiply(graph.T)).tocoo()
+
+
+def embed_graph(
+    graph: sp.coo_matrix,
+    init: np.ndarray,
+    *,
+    n_epochs: int,
+    generator: torch.Generator,
+) -> np.ndarray:
+    """Layout of ``graph`` starting from ``init``, ``(n, n_components)``.
+
+    Each epoch keeps every edge with probability proportional to its weight,
+    pulls its two ends together, and pushes the head away from
+    ``_NEGATIVE_SAMPLES`` uniformly drawn samples; step sizes decay linearly
+    to zero. All of an epoch's moves are computed from the same positions
+    and applied at once.
+    """
+    head = torch.as_tensor(graph.row, dtype=torch.long)
+    tail = torch.as_tensor(graph.col, dtype=torch.long)
+    keep = torch.as_tensor(graph.data / graph.data.max(), dtype=torch.float32)
+    layout = torch.as_tensor(init, dtype=torch.float32).clone()
+    n_samples = layout.shape[0]
+    a, b = _CURVE_A, _CURVE_B
+    for epoch in range(n_epochs):
+        step = 1.0 - epoch / n_epochs
+        chosen = torch.rand(keep.shape, generator=generator) < keep
+        h, t = head[chosen], tail[chosen]
+        diff = layout[h] - layout[t]
+        dist2 = (diff * diff).sum(1, keepdim=True)
+        attraction = -2.0 * a * b * dist2.clamp_min(1e-12) ** (b - 1.0)
+        attraction = attraction / (1.0 + a * dist2**b)
+        pull = (attraction * diff).clamp(-_GRADIENT_CLIP, _GRADIENT_CLIP) * step
+        move = torch.zeros_like(layout)
+        move.index_add_(0, h, pull)
+        move.index_add_(0, t, -pull)
+        h = h.repeat_interleave(_NEGATIVE_SAMPLES)
+        other = torch.randint(n_samples, h.shape, generator=generator)
+        diff = layout[h] - layout[other]
+        dist2 = (diff * diff).sum(1, keepdim=True)
+        repulsion = 2.0 * b / ((1e-3 + dist2) * (1.0 + a * dist2**b))
+        move.index_add_(
+            0, h, (repulsion * diff).clamp(-_GRADIENT_CLIP, _GRADIENT_CLIP) * step
+        )
+        layout += move
+    return layout.numpy()
+
+
+def graph_clusters(
+    codes: np.ndarray,
+    distances: np.ndarray,
+    indices: np.ndarray,
+    n_clusters: int,
+    *,
+    n_epochs: int,
+    random_state: np.random.RandomState,
+    generator: torch.Generator,
+) -> np.ndarray:
+    """Cluster labels of ``codes`` from k-means on a layout of their k-NN graph.
+
+    ``distances`` and ``indices`` are each code's nearest neighbours (itself
+    excluded). The layout has ``n_clusters`` dimensions and starts from the
+    codes' leading principal components, scaled to [-10, 10].
+    """
+    graph = fuzzy_neighbor_graph(distances, indices)
+    n_components = min(n_clusters, codes.shape[1], codes.shape[0])
+    init = PCA(n_components, random_state=random_state).fit_transform(codes)
+    init = 10.0 * init / max(np.abs(init).max(), np.finfo(np.float64).tiny)
+    layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
+    return KMeans(n_clusters, n_init=10, random_state=random_state).fit_predict(layout)
