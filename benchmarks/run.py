@@ -71,6 +71,9 @@ GMVAE_PRESETS: dict[str, dict[str, Any]] = {
     "gmvae-marginal": {"categorical": "marginal"},
     "gmvae-qzx-marginal": {"categorical": "marginal", "conditional_encoder": False},
     "gmvae-spectral": {"init_params": "spectral"},
+    # The initialisation of earlier versions: a Gaussian mixture on the codes
+    # of a 10-epoch autoencoder.
+    "gmvae-gmm-init": {"init_params": "gmm", "pretrain_iter": 10},
     "gmvae-bf16": {"precision": "bfloat16"},
 }
 # Data sets with more samples than this get LARGE_SEEDS seeds by default.

@@ -141,12 +141,18 @@ def test_unscaled_data_that_diverges_raises_a_value_error(blobs, fast):
 
 
 # ---------------------------------------------------------- interruptions
-def test_interrupt_while_finding_the_initial_clusters(digits01, fast, monkeypatch):
+@pytest.mark.parametrize(
+    ("init_params", "clusterer"),
+    [("graph", "graph_clusters"), ("gmm", "mixture_responsibilities")],
+)
+def test_interrupt_while_finding_the_initial_clusters(
+    digits01, fast, monkeypatch, init_params, clusterer
+):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(estimator_module, "mixture_responsibilities", interrupt)
-    model = _model(fast)
+    monkeypatch.setattr(estimator_module, clusterer, interrupt)
+    model = _model(fast, init_params=init_params)
     with pytest.warns(RuntimeWarning, match="initial clusters stage"):
         model.fit(digits01[0])
     assert model.n_iter_ == 0 and model.history_ == []
