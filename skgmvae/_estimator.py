@@ -125,10 +125,12 @@ class GMVAEClustering(
         k-means on a ``n_clusters``-dimensional layout of the codes'
         10-nearest-neighbour graph, laid out as UMAP does (McInnes et al.,
         2018; clustering such a layout of autoencoder codes is N2D,
-        McConville et al., 2019): on MNIST it starts ELBO training at 0.97
-        accuracy, against about 0.85 for ``"gmm"``, for about 70 s more on
-        70,000 samples. ``"gmm"`` fits a diagonal ``GaussianMixture`` to the
-        codes. ``"spectral"`` uses spectral clustering of the same graph.
+        McConville et al., 2019). On MNIST, default fits reached 0.970 to
+        0.973 accuracy in four seeds of five and 0.817 in one (mean 0.941),
+        against a mean of 0.845 with ``"gmm"``; on the digits the two are
+        about even. It costs about 70 s more on 70,000 samples. ``"gmm"``
+        fits a diagonal ``GaussianMixture`` to the codes. ``"spectral"``
+        uses spectral clustering of the same graph.
         ``"random"`` starts ELBO training from random weights, as the
         reference GMVAE does; it often merges clusters.
 
