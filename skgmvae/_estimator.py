@@ -660,7 +660,7 @@ class GMVAEClustering(
             generator = _generator(rng, device)
             if self.init_params != "random":
                 interrupted, _ = self._initialize_from_autoencoder(
-                    module, X_t, config, rng, generator, neighbors=False
+                    module, X_t, config, rng, generator, neighbor_terms=False
                 )
             state = TrainingState(make_optimizer(module, self.learning_rate_init))
             n_iter = 0
@@ -918,24 +918,22 @@ class GMVAEClustering(
         config: TrainingConfig,
         rng: np.random.RandomState,
         generator: torch.Generator,
-        neighbors: bool = True,
+        neighbor_terms: bool = True,
     ) -> tuple[bool, torch.Tensor | None]:
         """Run the warm-up; return whether a ``KeyboardInterrupt`` stopped it.
 
-        Also returns the neighbours of the neighbour terms, found among the
-        autoencoder's codes (None when those terms are off or ``neighbors``
-        is False). An interrupted warm-up leaves the model as its last
-        completed step left it (with a warning), so ``fit`` can still return
-        a usable model.
+        Also returns the neighbours for the neighbour terms, found among the
+        autoencoder's codes (None when those terms are off, when
+        ``neighbor_terms`` is False, or after an interruption). An
+        interrupted warm-up leaves the model as its last completed step
+        left it (with a warning), so ``fit`` can still return a usable model.
         """
-        found: list[torch.Tensor] = []
         try:
-            stage = self._warm_up(
-                module, X_t, config, rng, generator, found if neighbors else None
+            stage, neighbor_indices = self._warm_up(
+                module, X_t, config, rng, generator, neighbor_terms
             )
         except KeyboardInterrupt:
-            stage = "initial clusters"
-        neighbor_indices = found[0] if found else None
+            stage, neighbor_indices = "initial clusters", None
         if stage is None:
             return False, neighbor_indices
         warnings.warn(
@@ -953,8 +951,8 @@ class GMVAEClustering(
         config: TrainingConfig,
         rng: np.random.RandomState,
         generator: torch.Generator,
-        found: list[torch.Tensor] | None,
-    ) -> str | None:
+        neighbor_terms: bool,
+    ) -> tuple[str | None, torch.Tensor | None]:
         """Warm-up: autoencoder, initial clusters of its codes, then q(y | x).
 
         1. ``pretrain_iter`` epochs train the z-encoder and decoder as a
@@ -963,31 +961,68 @@ class GMVAEClustering(
            means and variances of the cluster priors p(z | y) are set from
            those clusters.
         3. Up to ``_QY_STAGE_EPOCHS`` epochs teach q(y | x) these clusters.
-        4. With the neighbour terms on, as many epochs train q(y | x) on
-           them alone, with neighbours taken among the codes (appended to
-           ``found``), and the priors p(z | y) are refitted to the clusters
+        4. With the neighbour terms on (and ``neighbor_terms``), as many
+           epochs train q(y | x) on them alone, with neighbours taken among
+           the codes, and the priors p(z | y) are refitted to the clusters
            q(y | x) then gives, so that the ELBO starts from clusters the
            neighbour terms agree with.
 
-        Returns the name of the stage a ``KeyboardInterrupt`` stopped, or None.
+        Returns the name of the stage a ``KeyboardInterrupt`` stopped (or
+        None), and the neighbour indices of stage 4 (or None).
         """
         warmup = replace(config, max_epochs=self.pretrain_iter, tol=0.0)
         warmup.n_iter_no_change = self.pretrain_iter + 1
         if self._pretrain(
             module, X_t, warmup, generator, autoencoder_loss_fn, "autoencoder"
         ).interrupted:
-            return "autoencoder"
+            return "autoencoder", None
         device = _module_device(module)
         codes = self._map_chunks(module.autoencoder_embed, X_t)
         mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
         module.standardize_latent(mean.to(device), std.to(device))
         codes = ((codes - mean) / std).numpy()
+        neighbor_terms = neighbor_terms and self._uses_neighbors()
         neighbors = None
-        if self.init_params == "graph" or (
-            found is not None and self._uses_neighbors()
-        ):
+        if self.init_params == "graph" or neighbor_terms:
             neighbors = _neighbors_with_distances(codes)
-        if self.init_params == "graph" and codes.shape[0] > _CONSISTENCY_NEIGHBORS:
+        resp = self._initial_clusters(codes, neighbors, rng)
+        codes = codes.astype(np.float64)
+        _set_prior_from_clusters(module, codes, resp)
+        stage = replace(warmup, max_epochs=min(self.pretrain_iter, _QY_STAGE_EPOCHS))
+        targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
+        if self._pretrain(
+            module, (X_t, targets), stage, generator, alignment_loss_fn, "alignment"
+        ).interrupted:
+            return "alignment", None
+        if not neighbor_terms:
+            return None, None
+        neighbor_indices = torch.as_tensor(neighbors[1], device=device)
+        index = torch.arange(X_t.shape[0], device=device)
+        term = self._neighbor_term(X_t, neighbor_indices, generator)
+        if self._pretrain(
+            module, (X_t, index), stage, generator, neighbor_loss_fn(term), "neighbors"
+        ).interrupted:
+            return "neighbors", None
+        resp = self._map_chunks(
+            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
+        )
+        _set_prior_from_clusters(module, codes, resp.double().numpy())
+        return None, neighbor_indices
+
+    def _initial_clusters(
+        self,
+        codes: np.ndarray,
+        neighbors: tuple[np.ndarray, np.ndarray] | None,
+        rng: np.random.RandomState,
+    ) -> np.ndarray:
+        """Cluster responsibilities ``(n, n_clusters)`` of the float32 codes.
+
+        ``neighbors`` (distances and indices in the codes) is needed for
+        ``init_params="graph"``. The graph methods need more samples than
+        neighbours per sample; below that, the Gaussian mixture is used.
+        """
+        n_samples = codes.shape[0]
+        if self.init_params == "graph" and n_samples > _CONSISTENCY_NEIGHBORS:
             labels = graph_clusters(
                 codes,
                 *neighbors,
@@ -996,47 +1031,18 @@ class GMVAEClustering(
                 random_state=rng,
                 generator=_generator(rng, torch.device("cpu")),
             )
-            resp = np.eye(self.n_clusters)[labels]
-        elif (
-            self.init_params == "spectral" and codes.shape[0] > 2 * _SPECTRAL_NEIGHBORS
-        ):
-            resp = spectral_responsibilities(
-                codes.astype(np.float64),
+            return np.eye(self.n_clusters)[labels]
+        codes = codes.astype(np.float64)
+        if self.init_params == "spectral" and n_samples > 2 * _SPECTRAL_NEIGHBORS:
+            return spectral_responsibilities(
+                codes,
                 self.n_clusters,
                 n_neighbors=_SPECTRAL_NEIGHBORS,
                 random_state=rng,
             )
-        else:
-            resp = mixture_responsibilities(
-                codes.astype(np.float64),
-                self.n_clusters,
-                reg_covar=_GMM_REG_COVAR,
-                random_state=rng,
-            )
-        codes = codes.astype(np.float64)
-        _set_prior_from_clusters(module, codes, resp)
-        stage = replace(warmup, max_epochs=min(self.pretrain_iter, _QY_STAGE_EPOCHS))
-        targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
-        if self._pretrain(
-            module, (X_t, targets), stage, generator, alignment_loss_fn, "alignment"
-        ).interrupted:
-            return "alignment"
-        if found is None or not self._uses_neighbors():
-            return None
-        neighbor_indices = torch.as_tensor(neighbors[1], device=device)
-        found.append(neighbor_indices)
-        index = torch.arange(X_t.shape[0], device=device)
-        term = self._neighbor_term(X_t, neighbor_indices, generator)
-        if self._pretrain(
-            module, (X_t, index), stage, generator, neighbor_loss_fn(term), "neighbors"
-        ).interrupted:
-            return "neighbors"
-        resp = self._map_chunks(
-            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
+        return mixture_responsibilities(
+            codes, self.n_clusters, reg_covar=_GMM_REG_COVAR, random_state=rng
         )
-        resp = resp.double().numpy()
-        _set_prior_from_clusters(module, codes, resp)
-        return None
 
     def _uses_neighbors(self) -> bool:
         return self.neighbor_weight > 0 or self.balance_weight > 0

@@ -75,7 +75,6 @@ class LossTerms:
     kl_z: torch.Tensor
     kl_y: torch.Tensor
     total: torch.Tensor
-    qy_logits: torch.Tensor | None = None
 
 
 class GMVAE(nn.Module):
@@ -272,7 +271,7 @@ class GMVAE(nn.Module):
         kl_y = kl_categorical_uniform(logits)
         w_rec, w_z, w_y = weights
         total = w_rec * reconstruction + w_z * kl_z + w_y * kl_y
-        return LossTerms(reconstruction, kl_z, kl_y, total, logits)
+        return LossTerms(reconstruction, kl_z, kl_y, total)
 
     def autoencoder_loss(self, x: torch.Tensor) -> LossTerms:
         """Reconstruction loss of the deterministic autoencoder x -> m(x, .) -> x.
