@@ -103,6 +103,45 @@ def embed_graph(
     return layout.numpy()
 
 
+def shared_neighbor_graph(graph: sp.spmatrix, other: sp.spmatrix) -> sp.coo_matrix:
+    """Edges of ``graph`` that ``other`` also has, weighted by the product.
+
+    Two neighbourhoods that agree are more likely to join samples of one
+    class than either alone. A sample left without any shared edge keeps
+    its edges from ``graph``, so that no sample drops out of the layout.
+    """
+    graph = sp.csr_matrix(graph)
+    shared = graph.multiply(sp.csr_matrix(other)).tocsr()
+    shared.eliminate_zeros()
+    isolated = np.diff(shared.indptr) == 0
+    if isolated.any():
+        edges = graph.tocoo()
+        mask = isolated[edges.row] | isolated[edges.col]
+        fallback = sp.csr_matrix(
+            (edges.data[mask], (edges.row[mask], edges.col[mask])), shape=graph.shape
+        )
+        shared = shared.maximum(fallback)
+    return shared.tocoo()
+
+
+def modularity(graph: sp.spmatrix, labels: np.ndarray, n_clusters: int) -> float:
+    """Newman's modularity of the partition ``labels`` of a weighted graph.
+
+    The fraction of edge weight inside clusters minus the fraction expected
+    if edges were rewired at random with the same degrees (Newman, 2006).
+    """
+    graph = sp.csr_matrix(graph)
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    total = degree.sum()
+    members = sp.csr_matrix(
+        (np.ones(labels.shape[0]), (np.arange(labels.shape[0]), labels)),
+        shape=(labels.shape[0], n_clusters),
+    )
+    inside = (members.T @ graph @ members).diagonal().sum()
+    cluster_degree = members.T @ degree
+    return float(inside / total - (cluster_degree**2).sum() / total**2)
+
+
 def graph_clusters(
     codes: np.ndarray,
     distances: np.ndarray,
@@ -112,16 +151,36 @@ def graph_clusters(
     n_epochs: int,
     random_state: np.random.RandomState,
     generator: torch.Generator,
+    input_neighbors: tuple[np.ndarray, np.ndarray] | None = None,
+    n_init: int = 10,
 ) -> np.ndarray:
     """Cluster labels of ``codes`` from k-means on a layout of their k-NN graph.
 
     ``distances`` and ``indices`` are each code's nearest neighbours (itself
-    excluded). The layout has ``n_clusters`` dimensions and starts from the
-    codes' leading principal components, scaled to [-10, 10].
+    excluded). With ``input_neighbors`` (the same for the input samples),
+    only edges both graphs share are laid out (:func:`shared_neighbor_graph`).
+    The layout has ``n_clusters`` dimensions and starts from the codes'
+    leading principal components, scaled to [-10, 10].
+
+    Of ``n_init`` single k-means runs on the layout, the one whose partition
+    has the highest modularity on the graph is kept rather than the one with
+    the lowest inertia: on a layout where one class forms two blobs and two
+    others touch, the lowest inertia often splits the first and merges the
+    others, which cuts many more graph edges.
     """
     graph = fuzzy_neighbor_graph(distances, indices)
+    if input_neighbors is not None:
+        graph = shared_neighbor_graph(graph, fuzzy_neighbor_graph(*input_neighbors))
     n_components = min(n_clusters, codes.shape[1], codes.shape[0])
     init = PCA(n_components, random_state=random_state).fit_transform(codes)
     init = 10.0 * init / max(np.abs(init).max(), np.finfo(np.float64).tiny)
     layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
-    return KMeans(n_clusters, n_init=10, random_state=random_state).fit_predict(layout)
+    best_labels, best_score = None, -np.inf
+    for _ in range(n_init):
+        labels = KMeans(n_clusters, n_init=1, random_state=random_state).fit_predict(
+            layout
+        )
+        score = modularity(graph, labels, n_clusters)
+        if score > best_score:
+            best_labels, best_score = labels, score
+    return best_labels

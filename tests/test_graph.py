@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
-from skgmvae._graph import embed_graph, fuzzy_neighbor_graph, graph_clusters
+from skgmvae._graph import (
+    embed_graph,
+    fuzzy_neighbor_graph,
+    graph_clusters,
+    modularity,
+    shared_neighbor_graph,
+)
 
 
 def _neighbors(X, k=10):
@@ -65,3 +72,56 @@ def test_graph_clusters_recover_blobs_and_depend_only_on_the_seed():
     first = labels(0)
     assert adjusted_rand_score(y, first) > 0.95
     np.testing.assert_array_equal(first, labels(0))
+
+
+def _symmetric(n, edges):
+    rows, cols, weights = zip(*edges, strict=True)
+    graph = sp.coo_matrix((weights, (rows, cols)), shape=(n, n))
+    return (graph + graph.T).tocsr()
+
+
+def test_shared_graph_keeps_common_edges_and_gives_isolated_samples_their_own():
+    graph = _symmetric(5, [(0, 1, 0.5), (1, 2, 1.0), (3, 4, 0.8), (2, 3, 0.4)])
+    other = _symmetric(5, [(0, 1, 0.6), (1, 2, 0.5), (0, 2, 1.0), (2, 4, 1.0)])
+    shared = shared_neighbor_graph(graph, other).toarray()
+    expected = np.zeros((5, 5))
+    for i, j, w in [(0, 1, 0.3), (1, 2, 0.5), (3, 4, 0.8), (2, 3, 0.4)]:
+        expected[i, j] = expected[j, i] = w
+    # 0-1 and 1-2 are common (product of weights); 3 and 4 share no edge,
+    # so they keep theirs from the first graph (3-4 and 2-3); 0-2 and 2-4
+    # exist only in the second graph and are dropped.
+    np.testing.assert_allclose(shared, expected)
+
+
+def test_modularity_matches_its_definition():
+    rng = np.random.RandomState(0)
+    dense = rng.uniform(size=(30, 30)) * (rng.uniform(size=(30, 30)) < 0.2)
+    dense = dense + dense.T
+    labels = rng.randint(4, size=30)
+    degree = dense.sum(1)
+    total = dense.sum()
+    same = labels[:, None] == labels[None, :]
+    expected = ((dense - np.outer(degree, degree) / total) * same).sum() / total
+    assert np.isclose(modularity(sp.csr_matrix(dense), labels, 4), expected)
+    # Two disconnected triangles: split by triangle 1/2, merged 0.
+    triangles = _symmetric(
+        6, [(0, 1, 1), (1, 2, 1), (0, 2, 1), (3, 4, 1), (4, 5, 1), (3, 5, 1)]
+    )
+    assert np.isclose(modularity(triangles, np.array([0, 0, 0, 1, 1, 1]), 2), 0.5)
+    assert np.isclose(modularity(triangles, np.zeros(6, dtype=int), 2), 0.0)
+
+
+def test_graph_clusters_with_input_neighbors_recover_blobs():
+    X, y = make_blobs(400, n_features=6, centers=5, random_state=3)
+    # The input has extra noise features; the blobs still dominate it.
+    noisy = np.hstack([X, np.random.RandomState(0).normal(size=(400, 4))])
+    labels = graph_clusters(
+        X,
+        *_neighbors(X),
+        5,
+        n_epochs=100,
+        random_state=np.random.RandomState(0),
+        generator=torch.Generator().manual_seed(0),
+        input_neighbors=_neighbors(noisy),
+    )
+    assert adjusted_rand_score(y, labels) > 0.95
