@@ -1,12 +1,15 @@
 """Initial clusters from a low-dimensional embedding of a k-NN graph.
 
 The autoencoder's codes are connected to their nearest neighbours with the
-fuzzy weights of UMAP (McInnes, Healy and Melville, 2018), the graph is laid
+fuzzy weights of UMAP (McInnes, Healy and Melville, 2018); so are the input
+samples, and only the edges both graphs share are kept. The graph is laid
 out in ``n_components`` dimensions by stochastic gradient descent on UMAP's
 cross-entropy (attraction along sampled edges, repulsion from random
-samples), and k-means clusters the layout. Clustering such a layout of
-autoencoder codes is the N2D recipe (McConville et al., 2019). The layout
-only chooses the starting clusters; the fitted model is the GMVAE.
+samples), and k-means clusters the layout; of several layouts and k-means
+runs, the partition with the highest modularity on the graph (Newman, 2006)
+is kept. Clustering such a layout of autoencoder codes is the N2D recipe
+(McConville et al., 2019). The layout only chooses the starting clusters;
+the fitted model is the GMVAE.
 
 Everything runs on the CPU in float32 from one ``torch.Generator``, so a
 seed gives the same clusters on every device.
@@ -152,6 +155,7 @@ def graph_clusters(
     random_state: np.random.RandomState,
     generator: torch.Generator,
     input_neighbors: tuple[np.ndarray, np.ndarray] | None = None,
+    n_layouts: int = 2,
     n_init: int = 10,
 ) -> np.ndarray:
     """Cluster labels of ``codes`` from k-means on a layout of their k-NN graph.
@@ -159,12 +163,13 @@ def graph_clusters(
     ``distances`` and ``indices`` are each code's nearest neighbours (itself
     excluded). With ``input_neighbors`` (the same for the input samples),
     only edges both graphs share are laid out (:func:`shared_neighbor_graph`).
-    The layout has ``n_clusters`` dimensions and starts from the codes'
-    leading principal components, scaled to [-10, 10].
+    Each of the ``n_layouts`` layouts has ``n_clusters`` dimensions and
+    starts from the codes' leading principal components, scaled to
+    [-10, 10]; they differ in the edges and negative samples drawn.
 
-    Of ``n_init`` single k-means runs on the layout, the one whose partition
-    has the highest modularity on the graph is kept rather than the one with
-    the lowest inertia: on a layout where one class forms two blobs and two
+    Of ``n_init`` single k-means runs on each layout, the partition with the
+    highest modularity on the graph is kept rather than the one with the
+    lowest inertia: on a layout where one class forms two blobs and two
     others touch, the lowest inertia often splits the first and merges the
     others, which cuts many more graph edges.
     """
@@ -174,13 +179,14 @@ def graph_clusters(
     n_components = min(n_clusters, codes.shape[1], codes.shape[0])
     init = PCA(n_components, random_state=random_state).fit_transform(codes)
     init = 10.0 * init / max(np.abs(init).max(), np.finfo(np.float64).tiny)
-    layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
     best_labels, best_score = None, -np.inf
-    for _ in range(n_init):
-        labels = KMeans(n_clusters, n_init=1, random_state=random_state).fit_predict(
-            layout
-        )
-        score = modularity(graph, labels, n_clusters)
-        if score > best_score:
-            best_labels, best_score = labels, score
+    for _ in range(n_layouts):
+        layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
+        for _ in range(n_init):
+            labels = KMeans(
+                n_clusters, n_init=1, random_state=random_state
+            ).fit_predict(layout)
+            score = modularity(graph, labels, n_clusters)
+            if score > best_score:
+                best_labels, best_score = labels, score
     return best_labels
