@@ -63,8 +63,11 @@ _POSTERIOR_VARIANCE_RATIO = 0.1
 _LARGE_DATA = 10_000
 # Neighbours per sample for the neighbour-consistency term.
 _CONSISTENCY_NEIGHBORS = 10
-# Epochs of each q(y | x) stage of the warm-up (at most pretrain_iter).
+# Epochs of each q(y | x) stage of the warm-up (at most pretrain_iter), and
+# the fewest optimizer steps of the first (alignment) stage: on small data,
+# ten epochs are too few steps for q(y | x) to learn the initial clusters.
 _QY_STAGE_EPOCHS = 10
+_QY_STAGE_MIN_STEPS = 300
 # Layout epochs of init_params="graph" (UMAP's choice for large data).
 _LAYOUT_EPOCHS = 200
 # Neighbours per code in the k-NN graph of init_params="spectral".
@@ -142,8 +145,10 @@ class GMVAEClustering(
         ``init_params`` but ``"random"``. The two warm-up stages that train
         ``q(y | x)``, on the initial clusters and then (with the neighbour
         terms on) on the neighbour terms, take ``min(pretrain_iter, 10)``
-        epochs each. On MNIST, the graph layout of codes after 10 epochs
-        clusters at 0.81 accuracy, after 60 epochs at 0.97.
+        epochs each; the first takes more where that is fewer than 300
+        optimizer steps.
+        On MNIST, the graph layout of codes after 10 epochs clusters at 0.81
+        accuracy, after 60 epochs at 0.97.
 
     hard_gumbel : bool, default=False
         Use the straight-through estimator: one-hot samples forward, soft
@@ -963,7 +968,8 @@ class GMVAEClustering(
         2. The standardized codes are clustered (``init_params``), and the
            means and variances of the cluster priors p(z | y) are set from
            those clusters.
-        3. Up to ``_QY_STAGE_EPOCHS`` epochs teach q(y | x) these clusters.
+        3. Up to ``_QY_STAGE_EPOCHS`` epochs (and at least
+           ``_QY_STAGE_MIN_STEPS`` steps) teach q(y | x) these clusters.
         4. With the neighbour terms on (and ``neighbor_terms``), as many
            epochs train q(y | x) on them alone, with neighbours taken among
            the codes, and the priors p(z | y) are refitted to the clusters
@@ -994,9 +1000,17 @@ class GMVAEClustering(
         codes = codes.astype(np.float64)
         _set_prior_from_clusters(module, codes, resp)
         stage = replace(warmup, max_epochs=min(self.pretrain_iter, _QY_STAGE_EPOCHS))
+        steps_per_epoch = -(-X_t.shape[0] // config.batch_size)
+        alignment = replace(
+            stage,
+            max_epochs=max(
+                stage.max_epochs, -(-_QY_STAGE_MIN_STEPS // steps_per_epoch)
+            ),
+        )
+        alignment.n_iter_no_change = alignment.max_epochs + 1
         targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
         if self._pretrain(
-            module, (X_t, targets), stage, generator, alignment_loss_fn, "alignment"
+            module, (X_t, targets), alignment, generator, alignment_loss_fn, "alignment"
         ).interrupted:
             return "alignment", None
         if not neighbor_terms:
