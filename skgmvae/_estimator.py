@@ -579,7 +579,7 @@ class GMVAEClustering(
         The first call on an unfitted estimator builds the model from that
         chunk alone: it resolves ``likelihood`` and runs the warm-up of
         ``init_params`` (``pretrain_iter`` epochs of autoencoder, initial
-        clusters, ``pretrain_iter`` epochs of alignment) before the first
+        clusters, alignment of ``q(y | x)`` to them) before the first
         ELBO epoch. That chunk must therefore hold at least ``n_clusters``
         samples and should show every cluster. Later calls need the same
         features, and values in [0, 1] for the Bernoulli likelihood: with

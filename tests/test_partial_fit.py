@@ -49,8 +49,10 @@ def test_first_call_builds_the_model_and_warms_up_on_the_chunk(
     X = digits01[0]
     first, second = X[:100], X[100:180]
     model = _model(fast, pretrain_iter=2).partial_fit(first)
-    # Warm-up: two stages of pretrain_iter epochs, then one ELBO epoch.
-    assert train_calls == [2, 2, 1]
+    # Warm-up: pretrain_iter autoencoder epochs, an alignment stage of at
+    # least 300 steps (2 batches of 64 per epoch: 150 epochs), then one
+    # ELBO epoch.
+    assert train_calls == [2, 150, 1]
     assert model.n_features_in_ == X.shape[1]
     assert model.n_iter_ == len(model.history_) == len(model.loss_curve_) == 1
     assert model.labels_.shape == (100,)
