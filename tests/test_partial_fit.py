@@ -63,7 +63,7 @@ def test_first_call_builds_the_model_and_warms_up_on_the_chunk(
     assert steps == math.ceil(100 / fast["batch_size"])
 
     model.partial_fit(second)
-    assert train_calls == [2, 2, 1, 1]  # later calls: one epoch, no warm-up
+    assert train_calls == [2, 150, 1, 1]  # later calls: one epoch, no warm-up
     assert model.n_iter_ == len(model.history_) == 2
     assert model.labels_.shape == (80,)
     np.testing.assert_array_equal(model.labels_, model.predict(second))
