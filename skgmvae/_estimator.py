@@ -148,9 +148,8 @@ class GMVAEClustering(
         ``q(y | x)``, on the initial clusters and then (with the neighbour
         terms on) on the neighbour terms, take ``min(pretrain_iter, 10)``
         epochs each; the first takes more where that is fewer than 300
-        optimizer steps.
-        On MNIST, the graph layout of codes after 10 epochs clusters at 0.81
-        accuracy, after 60 epochs at 0.97.
+        optimizer steps. On MNIST, the graph layout of codes after 10
+        epochs clusters at 0.81 accuracy, after 60 epochs at 0.97.
 
     hard_gumbel : bool, default=False
         Use the straight-through estimator: one-hot samples forward, soft
