@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from dataclasses import replace
 from numbers import Integral, Real
@@ -980,8 +981,7 @@ class GMVAEClustering(
         Returns the name of the stage a ``KeyboardInterrupt`` stopped (or
         None), and the neighbour indices of stage 4 (or None).
         """
-        warmup = replace(config, max_epochs=self.pretrain_iter, tol=0.0)
-        warmup.n_iter_no_change = self.pretrain_iter + 1
+        warmup = _fixed_epochs(config, self.pretrain_iter)
         if self._pretrain(
             module, X_t, warmup, generator, autoencoder_loss_fn, "autoencoder"
         ).interrupted:
@@ -992,23 +992,18 @@ class GMVAEClustering(
         module.standardize_latent(mean.to(device), std.to(device))
         codes = ((codes - mean) / std).numpy()
         neighbor_terms = neighbor_terms and self._uses_neighbors()
-        neighbors = input_neighbors = None
+        neighbors = None
         if self.init_params == "graph" or neighbor_terms:
             neighbors = _neighbors_with_distances(codes)
-        if self.init_params == "graph" and X_t.shape[0] > _CONSISTENCY_NEIGHBORS:
-            input_neighbors = _input_neighbors(X_t.cpu().numpy(), rng)
-        resp = self._initial_clusters(codes, neighbors, input_neighbors, rng)
+        resp = self._initial_clusters(codes, neighbors, X_t, rng)
         codes = codes.astype(np.float64)
         _set_prior_from_clusters(module, codes, resp)
-        stage = replace(warmup, max_epochs=min(self.pretrain_iter, _QY_STAGE_EPOCHS))
-        steps_per_epoch = -(-X_t.shape[0] // config.batch_size)
-        alignment = replace(
-            stage,
-            max_epochs=max(
-                stage.max_epochs, -(-_QY_STAGE_MIN_STEPS // steps_per_epoch)
-            ),
+        stage = _fixed_epochs(config, min(self.pretrain_iter, _QY_STAGE_EPOCHS))
+        steps_per_epoch = math.ceil(X_t.shape[0] / config.batch_size)
+        alignment = _fixed_epochs(
+            config,
+            max(stage.max_epochs, math.ceil(_QY_STAGE_MIN_STEPS / steps_per_epoch)),
         )
-        alignment.n_iter_no_change = alignment.max_epochs + 1
         targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
         if self._pretrain(
             module, (X_t, targets), alignment, generator, alignment_loss_fn, "alignment"
@@ -1033,18 +1028,19 @@ class GMVAEClustering(
         self,
         codes: np.ndarray,
         neighbors: tuple[np.ndarray, np.ndarray] | None,
-        input_neighbors: tuple[np.ndarray, np.ndarray] | None,
+        X_t: torch.Tensor,
         rng: np.random.RandomState,
     ) -> np.ndarray:
         """Cluster responsibilities ``(n, n_clusters)`` of the float32 codes.
 
-        ``neighbors`` (distances and indices in the codes) and
-        ``input_neighbors`` (the same in X) are needed for
-        ``init_params="graph"``. The graph methods need more samples than
-        neighbours per sample; below that, the Gaussian mixture is used.
+        ``neighbors`` (distances and indices in the codes) is needed for
+        ``init_params="graph"``, which also searches neighbours in the input
+        ``X_t``. The graph methods need more samples than neighbours per
+        sample; below that, the Gaussian mixture is used.
         """
         n_samples = codes.shape[0]
         if self.init_params == "graph" and n_samples > _CONSISTENCY_NEIGHBORS:
+            input_neighbors = _input_neighbors(X_t.cpu().numpy(), rng)
             labels = graph_clusters(
                 codes,
                 *neighbors,
@@ -1252,6 +1248,11 @@ def _neighbors_with_distances(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(X)
     )
     return distances[:, 1:], indices[:, 1:]
+
+
+def _fixed_epochs(config: TrainingConfig, n_epochs: int) -> TrainingConfig:
+    """``config`` for a warm-up stage that runs exactly ``n_epochs`` epochs."""
+    return replace(config, max_epochs=n_epochs, tol=0.0, n_iter_no_change=n_epochs + 1)
 
 
 def _input_neighbors(
