@@ -1015,7 +1015,7 @@ class GMVAEClustering(
         index = torch.arange(X_t.shape[0], device=device)
         term = self._neighbor_term(X_t, neighbor_indices, generator)
         if self._pretrain(
-            module, (X_t, index), stage, generator, neighbor_loss_fn(term), "neighbors"
+            module, index, stage, generator, neighbor_loss_fn(term), "neighbors"
         ).interrupted:
             return "neighbors", None
         resp = self._map_chunks(
@@ -1114,8 +1114,9 @@ class GMVAEClustering(
             data, loss_fn = X_t, elbo_loss_fn(config, generator)
         else:
             term = self._neighbor_term(X_t, neighbor_indices, generator)
-            index = torch.arange(X_t.shape[0], device=X_t.device)
-            data = (X_t, index)
+            # Batches are row indices: the loss gathers each batch together
+            # with its neighbours.
+            data = torch.arange(X_t.shape[0], device=X_t.device)
             loss_fn = elbo_loss_fn(config, generator, term)
         return train(
             module,

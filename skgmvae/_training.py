@@ -86,15 +86,15 @@ def elbo_loss_fn(
 ) -> LossFn:
     """The negative ELBO of ``config``, with the temperature of the current step.
 
-    With ``neighbors``, batches are ``(x, index)`` and the neighbour
-    consistency and balance terms of :class:`NeighborTerm` are added.
+    With ``neighbors``, batches are row indices into ``neighbors.X`` and the
+    neighbour consistency and balance terms of :class:`NeighborTerm` are
+    added.
     """
 
     def loss_fn(module: GMVAE, batch, step: int) -> LossTerms:
-        x, index = batch if neighbors is not None else (batch, None)
-        logits = extra = None
+        x, logits, extra = batch, None, None
         if neighbors is not None:
-            logits, extra = neighbors.logits_and_loss(module, x, index)
+            x, logits, extra = neighbors.rows_logits_and_loss(module, batch)
         terms = module.loss(
             x,
             categorical=config.categorical,
@@ -115,8 +115,7 @@ def neighbor_loss_fn(term: NeighborTerm) -> LossFn:
     """The neighbour consistency and balance terms alone, on q(y | x)."""
 
     def loss_fn(module: GMVAE, batch, step: int) -> LossTerms:
-        x, index = batch
-        _, value = term.logits_and_loss(module, x, index)
+        _, _, value = term.rows_logits_and_loss(module, batch)
         zero = torch.zeros_like(value)
         return LossTerms(zero, zero, value, value)
 
@@ -140,23 +139,23 @@ class NeighborTerm:
     balance_weight: float
     generator: torch.Generator
 
-    def logits_and_loss(
-        self, module: GMVAE, x: torch.Tensor, index: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(y | x) logits of the batch ``x`` (rows ``index`` of X), and the terms.
+    def rows_logits_and_loss(
+        self, module: GMVAE, index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch ``X[index]``, its q(y | x) logits, and the terms.
 
-        The batch and its drawn neighbours go through the cluster encoder
-        as one stacked batch: the same result as two passes, but larger
-        matrix products, which run closer to the hardware's peak.
+        The batch and its drawn neighbours are gathered in one indexing and
+        go through the cluster encoder as one stacked batch: the same result
+        as two passes, but larger matrix products, which run closer to the
+        hardware's peak, and no copy to stack them.
         """
         n_neighbors = self.indices.shape[1]
         pick = torch.randint(
             n_neighbors, index.shape, generator=self.generator, device=index.device
         )
-        neighbor = self.X.index_select(0, self.indices[index, pick])
-        logits, neighbor_logits = module.qy_logits(torch.cat([x, neighbor])).split(
-            x.shape[0]
-        )
+        rows = self.X.index_select(0, torch.cat([index, self.indices[index, pick]]))
+        batch_size = index.shape[0]
+        logits, neighbor_logits = module.qy_logits(rows).split(batch_size)
         q_i = torch.softmax(logits, dim=-1)
         q_j = torch.softmax(neighbor_logits, dim=-1)
         agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
@@ -168,7 +167,7 @@ class NeighborTerm:
             -self.consistency_weight * torch.log(agreement)
             + self.balance_weight * balance
         )
-        return logits, loss
+        return rows[:batch_size], logits, loss
 
 
 def autoencoder_loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
