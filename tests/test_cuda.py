@@ -103,3 +103,21 @@ def test_cpu_pickle_continues_on_cuda(digits01, fast):
     model.set_params(device="cuda", warm_start=True).fit(X)
     assert next(model.module_.parameters()).device.type == "cuda"
     assert len(model.history_) == 2
+
+
+def test_cuda_epochs_do_not_synchronize(digits01, fast, monkeypatch):
+    """CUDA's detector raises on any synchronising call inside an epoch."""
+    import skgmvae._training as training
+
+    run_epoch = training._run_epoch
+
+    def checked(*args, **kwargs):
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return run_epoch(*args, **kwargs)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    monkeypatch.setattr(training, "_run_epoch", checked)
+    model = _model(fast, max_iter=2).fit(digits01[0])
+    assert len(model.history_) == 2
