@@ -720,3 +720,15 @@ def test_methods_before_fit(digits01, method):
 def test_sample_before_fit():
     with pytest.raises(NotFittedError):
         GMVAEClustering().sample(3)
+
+
+@pytest.mark.parametrize(
+    "n_samples, expected",
+    [(50, 128), (9_999, 128), (10_000, 256), (49_999, 256), (50_000, 512)],
+)
+def test_auto_batch_size_grows_with_the_data(n_samples, expected):
+    assert GMVAEClustering()._batch_size(n_samples) == expected
+    assert GMVAEClustering(batch_size=64)._batch_size(n_samples) == 64
+    # The training configuration caps it at the number of samples.
+    config = GMVAEClustering()._training_config(n_samples)
+    assert config.batch_size == min(expected, n_samples)
