@@ -4,10 +4,10 @@ Measures, in one process:
 
 - the matrix-multiply peak: back-to-back 1024x784 by 784x512 products in
   float32 and in bfloat16, timed in groups over about a second, best group;
-  measured at the start, after every training run and in the table by
-  rows below, and the highest float32 figure of the whole process is the
-  peak that the ratios use (the machine's speed drifts between runs; the
-  highest figure gives the lowest ratio);
+  measured at the start (the 1024-row line of the table by rows below)
+  and after every training run, and the highest float32 figure of the
+  whole process is the peak that the ratios use (the machine's speed
+  drifts between runs; the highest figure gives the lowest ratio);
 - the same product with 256, 512 and 1024 rows in both precisions, the
   shapes that training multiplies;
 - training epochs of the reference GMVAE architecture (two encoder trunks
@@ -91,13 +91,12 @@ class PeakTracker:
         self.measurements: dict[str, list[float]] = {"float32": [], "bfloat16": []}
 
     def measure(self, label: str) -> None:
-        for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-            self.measurements[name].append(
-                matmul_gflops(dtype, self.device, seconds=self.seconds)
-            )
+        float32 = matmul_gflops(torch.float32, self.device, seconds=self.seconds)
+        bfloat16 = matmul_gflops(torch.bfloat16, self.device, seconds=self.seconds)
+        self.record(float32, bfloat16)
         print(
-            f"matmul peak ({label}): float32 {self.measurements['float32'][-1]:.1f}, "
-            f"bfloat16 {self.measurements['bfloat16'][-1]:.1f} GFLOP/s",
+            f"matmul peak ({label}): float32 {float32:.1f}, "
+            f"bfloat16 {bfloat16:.1f} GFLOP/s",
             flush=True,
         )
 
@@ -267,10 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Speed on {env['cpu']} ({env['torch_threads']} torch threads)", flush=True)
 
     tracker = PeakTracker(args.device, args.peak_seconds)
-    tracker.measure("start")
     by_rows = matmul_by_rows(args.device, seconds=args.peak_seconds)
     for row in by_rows:
-        if row["rows"] == 1024:  # the peak's own shape
+        if row["rows"] == 1024:  # the peak's own shape: the first measurement
             tracker.record(row["float32"], row["bfloat16"])
         print(
             f"matmul {row['rows']}x784 @ 784x512: float32 {row['float32']:.1f}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from types import MappingProxyType
 
 import numpy as np
@@ -50,6 +52,24 @@ def blobs():
 def fast():
     """Keyword arguments of a small, quick ``GMVAEClustering`` (read-only)."""
     return MappingProxyType(FAST)
+
+
+@pytest.fixture(scope="module")
+def import_script():
+    """Import a script by path as a module; removed from sys.modules after."""
+    names = []
+
+    def load(path, name):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        names.append(name)
+        return module
+
+    yield load
+    for name in names:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """Tests of benchmarks/run.py: the quick mode end to end, and its helpers."""
 
 import csv
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +12,9 @@ RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 
 @pytest.fixture(scope="module")
-def run():
+def run(import_script):
     """benchmarks/run.py imported as a module."""
-    spec = importlib.util.spec_from_file_location("skgmvae_benchmark_run", RUN_PY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    return import_script(RUN_PY, "skgmvae_benchmark_run")
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import torch
 
 import skgmvae._training as training
 from skgmvae import GMVAEClustering
+from skgmvae._module import GMVAE
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -95,8 +96,6 @@ def test_the_counter_sees_a_read_back(monkeypatch):
         return terms
 
     X = torch.rand(64, 5)
-    from skgmvae._module import GMVAE
-
     module = GMVAE(5, 2, 2, (4,), "bernoulli")
     module.reset_parameters(torch.Generator().manual_seed(0))
     config = training.TrainingConfig(

@@ -1,8 +1,6 @@
 """Tests of benchmarks/speed.py: the FLOP count, the peak tracker, a tiny run."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +13,9 @@ SPEED_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
 
 
 @pytest.fixture(scope="module")
-def speed():
+def speed(import_script):
     """benchmarks/speed.py imported as a module."""
-    spec = importlib.util.spec_from_file_location("skgmvae_speed", SPEED_PY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    return import_script(SPEED_PY, "skgmvae_speed")
 
 
 def _fitted(**params):
