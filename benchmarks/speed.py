@@ -179,7 +179,7 @@ def time_training(
     return {
         "precision": precision,
         "n_samples": X.shape[0],
-        "batch_size": model._batch_size(X.shape[0]),
+        "batch_size": model.batch_size_,
         "epoch_seconds": epoch_seconds,
         "epoch_seconds_all": seconds,
         "samples_per_second": X.shape[0] / epoch_seconds,

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "largest_rss_anon_mb": round(largest["RssAnon"], 1),
         "largest_rss_file_mb": round(largest["RssFile"], 1),
         "n_chunks": model.n_iter_,
-        "optimizer_steps": model._step,
+        "optimizer_steps": model.n_steps_,
         "first_chunk_seconds": round(first_seconds, 2),
         "train_seconds": round(train_seconds, 1),
         "samples_per_second": round(args.n_samples / train_seconds),

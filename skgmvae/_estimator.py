@@ -1,11 +1,16 @@
-"""``GMVAEClustering``: the scikit-learn face of the GMVAE."""
+"""``GMVAEClustering``: the scikit-learn face of the GMVAE.
+
+The class validates input, loops over initialisations and stores fitted
+attributes; the network is :class:`skgmvae._module.GMVAE`, the warm-up
+:mod:`skgmvae._warmup`, the objectives :mod:`skgmvae._losses` and the
+training loop :mod:`skgmvae._training`.
+"""
 
 from __future__ import annotations
 
 import copy
-import math
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,9 +22,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -29,57 +32,63 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skgmvae._device import resolve_device
-from skgmvae._graph import graph_clusters
-from skgmvae._initialization import (
-    gaussian_moments,
-    mixture_responsibilities,
-    spectral_responsibilities,
+from skgmvae._losses import (
+    ElboObjective,
+    ElboSettings,
+    NeighborTerms,
+    exact_negative_elbo,
+    score_noise,
 )
 from skgmvae._module import GMVAE
+from skgmvae._neighbors import nearest_neighbors
+from skgmvae._tensors import (
+    as_float32_tensor,
+    make_generator,
+    map_chunks,
+    module_device,
+    to_cpu,
+)
 from skgmvae._threads import limit_torch_threads
 from skgmvae._training import (
-    NeighborTerm,
+    EarlyStopping,
+    FixedEpochs,
     TrainingConfig,
     TrainingResult,
     TrainingState,
-    alignment_loss_fn,
-    autoencoder_loss_fn,
-    elbo_loss_fn,
+    auto_batch_size,
     make_optimizer,
-    neighbor_loss_fn,
     permute_clusters,
     train,
 )
-from skgmvae._validation import NonFiniteError, check_finite_output, check_magnitude
+from skgmvae._validation import (
+    NonFiniteError,
+    check_finite_output,
+    check_magnitude,
+    check_unit_interval,
+    in_unit_interval,
+)
+from skgmvae._warmup import WarmupContext, WarmupResult, WarmupSettings, run_warmup
 
-# Rows per forward pass at prediction time: bounds memory (the exact
-# marginalisation holds K activations per row) independently of batch_size.
-_PREDICT_CHUNK = 256
-# Variance added to the diagonal of the warm-up mixture, on codes standardized
-# to unit variance per dimension.
-_GMM_REG_COVAR = 1e-3
-# Initial variance of q(z | x, y) relative to the mixture's mean variance.
-_POSTERIOR_VARIANCE_RATIO = 0.1
-# batch_size="auto": 128 rows, 256 from _LARGE_DATA samples on, 512 from
-# _VERY_LARGE_DATA on. Larger batches run the matrix products closer to the
-# hardware's peak; 512 rows still leave about 100 steps per epoch.
-_LARGE_DATA = 10_000
-_VERY_LARGE_DATA = 50_000
-# Neighbours per sample for the neighbour-consistency term.
-_CONSISTENCY_NEIGHBORS = 10
-# Epochs of each q(y | x) stage of the warm-up (at most pretrain_iter), and
-# the fewest optimizer steps of the first (alignment) stage: on small data,
-# ten epochs are too few steps for q(y | x) to learn the initial clusters.
-_QY_STAGE_EPOCHS = 10
-_QY_STAGE_MIN_STEPS = 300
-# Layout epochs of init_params="graph" (UMAP's choice for large data).
-_LAYOUT_EPOCHS = 200
-# Neighbours per code in the k-NN graph of init_params="spectral".
-_SPECTRAL_NEIGHBORS = 10
-# Principal components of X searched for its neighbours by the graph start.
-_INPUT_COMPONENTS = 50
-# Seed of the fixed noise vector shared by all samples in ``score_samples``.
-_SCORE_NOISE_SEED = 0
+
+@dataclass
+class _Data:
+    """Training data, validated and on its device, with what it implies."""
+
+    X: np.ndarray
+    X_t: torch.Tensor
+    likelihood: str
+    device: torch.device
+    config: TrainingConfig
+
+
+@dataclass
+class _Run:
+    """One trained model: its ELBO score, network, optimizer state, result."""
+
+    score: float
+    module: GMVAE
+    state: TrainingState
+    result: TrainingResult
 
 
 class GMVAEClustering(
@@ -270,8 +279,18 @@ class GMVAEClustering(
         ``lower_bound_`` and ``score`` are the ELBO alone.
 
     history_ : list of dict
-        Per-epoch record of the selected initialisation: the loss terms,
-        ``temperature`` and ``seconds``.
+        Per-epoch record of the selected initialisation: ``loss``, the ELBO
+        terms ``reconstruction``, ``kl_z`` and ``kl_y`` (unweighted), with the
+        neighbour terms on also ``consistency`` and ``balance`` (as added to
+        the loss), then ``temperature`` and ``seconds``; all per sample.
+
+    n_steps_ : int
+        Optimizer steps of ELBO training since the model was built; the
+        temperature schedule runs on this count.
+
+    batch_size_ : int
+        The mini-batch size used (``batch_size`` resolved, capped at the
+        number of samples).
 
     likelihood_ : str
         The observation model used, ``"bernoulli"`` or ``"gaussian"``.
@@ -426,6 +445,11 @@ class GMVAEClustering(
     def fit(self, X, y=None):
         """Train the GMVAE on ``X``.
 
+        Each of ``n_init`` initialisations builds a new network, warms it up
+        (``init_params``) and trains it on the ELBO; the one with the best
+        ELBO on ``X`` is kept. With ``warm_start`` and a fitted model, the
+        fitted network is trained further instead.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -440,117 +464,25 @@ class GMVAEClustering(
             The fitted estimator.
         """
         continuing = self.warm_start and hasattr(self, "module_")
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=2,
-            reset=not continuing,
-        )
-        check_magnitude(X)
-        hidden = self._check_hidden_layer_sizes()
-        n_samples = X.shape[0]
-        if self.n_clusters > n_samples:
-            raise ValueError(
-                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
-            )
-        likelihood = self._resolve_likelihood(X)
-        device = resolve_device(self.device)
-        if continuing and likelihood != self.likelihood_:
-            raise ValueError(
-                f"warm_start=True continues a model fitted with the "
-                f"{self.likelihood_!r} likelihood, but this X implies "
-                f"{likelihood!r}."
-            )
-        X_t = _as_float32_tensor(X, device)
-        config = self._training_config(n_samples)
+        data = self._prepare(X, first=not continuing)
         rng = check_random_state(self.random_state)
-        # Neighbours come from the autoencoder's codes when there is a
-        # warm-up (each initialisation finds its own), else from X.
-        neighbor_indices = None
+        # Where no warm-up runs (init_params="random", warm_start), the
+        # neighbour terms take neighbours in X; a warm-up finds its own.
+        x_neighbors = None
         if self._uses_neighbors() and (continuing or self.init_params == "random"):
-            neighbor_indices = _nearest_neighbors(X, device)
-
+            x_neighbors = self._input_neighbors(data)
         if continuing:
-            module, state = self._resumed(device)
-            result = self._train_elbo(
-                module, X_t, config, state, _generator(rng, device), neighbor_indices
-            )
-            best = (self._score_tensor(module, X_t), module, state, result)
+            best = self._continue_training(data, rng, x_neighbors)
         else:
             best = None
             for init in range(self.n_init):
-                if self.verbose:
-                    print(f"Initialization {init + 1}/{self.n_init}")
-                module = self._new_module(X.shape[1], hidden, likelihood, rng, device)
-                generator = _generator(rng, device)
-                if self.init_params != "random":
-                    interrupted, neighbor_indices = self._initialize_from_autoencoder(
-                        module, X_t, config, rng, generator
-                    )
-                else:
-                    interrupted = False
-                state = TrainingState(make_optimizer(module, self.learning_rate_init))
-                if interrupted:
-                    result = TrainingResult(
-                        n_epochs=0, converged=False, interrupted=True
-                    )
-                else:
-                    result = self._train_elbo(
-                        module, X_t, config, state, generator, neighbor_indices
-                    )
-                score = self._score_tensor(module, X_t)
-                if self.verbose:
-                    print(f"Initialization {init + 1}: ELBO per sample {score:.4f}")
-                if best is None or score > best[0]:
-                    best = (score, module, state, result)
-                if result.interrupted:
+                run = self._train_initialization(data, rng, x_neighbors, init)
+                if best is None or run.score > best.score:
+                    best = run
+                if run.result.interrupted:
                     break
-
-        score, module, state, result = best
-        if not np.isfinite(score):
-            raise NonFiniteError(
-                "The fitted model gives a non-finite ELBO on the training data; "
-                "lower learning_rate_init or check the scaling of X."
-            )
-        self.module_ = module
-        self.likelihood_ = likelihood
-        self.device_ = str(device)
-        self.lower_bound_ = score
-        self.history_ = state.history
-        self.loss_curve_ = [record["loss"] for record in state.history]
-        self.n_iter_ = result.n_epochs
-        self.converged_ = result.converged
-        self._step = state.step
-        labels = self._predict_tensor(X_t).argmax(1).numpy()
-        if not continuing:
-            # Number clusters by decreasing size, so the labels in use are
-            # always 0, 1, ... even when a cluster ends up empty.
-            counts = np.bincount(labels, minlength=self.n_clusters)
-            order = np.argsort(-counts, kind="stable")
-            permute_clusters(module, state.optimizer, torch.as_tensor(order))
-            labels = np.argsort(order)[labels]
-        self._optimizer_state = state.optimizer.state_dict()
-        self.labels_ = labels
-
-        if not result.converged and not result.interrupted:
-            warnings.warn(
-                f"GMVAEClustering stopped after max_iter={self.max_iter} epochs "
-                "before the loss stopped improving (converged_=False). Increase "
-                "max_iter, or raise tol / lower n_iter_no_change to stop sooner.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        n_used = np.unique(self.labels_).size
-        if n_used < self.n_clusters:
-            warnings.warn(
-                f"Only {n_used} of n_clusters={self.n_clusters} clusters are "
-                "assigned any training sample. The data may hold fewer clusters, "
-                "or training merged some: try another random_state, n_init > 1, "
-                "or a smaller n_clusters.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._store(best, data, n_iter=best.result.n_epochs, renumber=not continuing)
+        self._warn_after_fit(best.result)
         return self
 
     def fit_predict(self, X, y=None):
@@ -634,68 +566,25 @@ class GMVAEClustering(
         (600,)
         """
         first = not hasattr(self, "module_")
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=2 if first else 1,
-            reset=first,
-        )
-        check_magnitude(X)
-        n_samples = X.shape[0]
-        device = resolve_device(self.device)
-        config = replace(self._training_config(n_samples), max_epochs=1)
-        if first:
-            hidden = self._check_hidden_layer_sizes()
-            if self.n_clusters > n_samples:
-                raise ValueError(
-                    f"The first chunk passed to partial_fit has n_samples="
-                    f"{n_samples}, fewer than n_clusters={self.n_clusters}; the "
-                    "model is initialised from the first chunk."
-                )
-            likelihood = self._resolve_likelihood(X)
+        data = self._prepare(X, first=first, chunk=True)
+        if first or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
-        else:
-            likelihood = self.likelihood_
-            if likelihood == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
-                raise ValueError(
-                    "This model uses the Bernoulli likelihood and needs X in "
-                    f"[0, 1], but this chunk ranges over [{X.min():.4g}, "
-                    f"{X.max():.4g}]. Scale every chunk the same way, or set "
-                    "likelihood='gaussian' before the first call."
-                )
-            if not hasattr(self, "_random_state"):
-                self._random_state = check_random_state(self.random_state)
         rng = self._random_state
-        X_t = _as_float32_tensor(X, device)
-
-        interrupted = False
         if first:
-            module = self._new_module(X.shape[1], hidden, likelihood, rng, device)
-            generator = _generator(rng, device)
-            if self.init_params != "random":
-                interrupted, _ = self._initialize_from_autoencoder(
-                    module, X_t, config, rng, generator, neighbor_terms=False
-                )
+            module = self._new_module(data, rng)
+            generator = make_generator(rng, data.device)
+            warmup = self._warm_up(module, data, rng, generator, neighbor_terms=False)
             state = TrainingState(make_optimizer(module, self.learning_rate_init))
             n_iter = 0
         else:
-            module, state = self._resumed(device)
-            generator = _generator(rng, device)
-            n_iter = self.n_iter_
-        if interrupted:
+            module, state = self._resumed(data.device)
+            generator = make_generator(rng, data.device)
+            warmup, n_iter = WarmupResult(), self.n_iter_
+        if warmup.interrupted:
             result = TrainingResult(n_epochs=0, converged=False, interrupted=True)
         else:
-            result = train(
-                module,
-                X_t,
-                config,
-                state,
-                generator,
-                elbo_loss_fn(config, generator),
-                on_epoch_end=lambda epoch, record: self._print_epoch(
-                    n_iter + epoch, record
-                ),
+            result = self._train_elbo(
+                module, data, state, generator, None, FixedEpochs(1), n_iter
             )
         if result.n_epochs:
             # The epoch's own estimate: scoring the chunk exactly would cost
@@ -703,27 +592,9 @@ class GMVAEClustering(
             record = state.history[-1]
             score = -(record["reconstruction"] + record["kl_z"] + record["kl_y"])
         else:
-            score = self._score_tensor(module, X_t)
-        if not np.isfinite(score):
-            raise NonFiniteError(
-                "The model gives a non-finite ELBO on this chunk; lower "
-                "learning_rate_init or check the scaling of X."
-            )
-        labels = self._map_chunks(
-            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
-        )
-        labels = check_finite_output(labels, "cluster probability q(y | x)")
-        self.module_ = module
-        self.likelihood_ = likelihood
-        self.device_ = str(device)
-        self.lower_bound_ = score
-        self.history_ = state.history
-        self.loss_curve_ = [record["loss"] for record in state.history]
-        self.n_iter_ = n_iter + result.n_epochs
-        self.converged_ = False
-        self._step = state.step
-        self._optimizer_state = state.optimizer.state_dict()
-        self.labels_ = labels.argmax(1).numpy()
+            score = self._score(module, data.X_t)
+        run = _Run(score, module, state, result)
+        self._store(run, data, n_iter=n_iter + result.n_epochs, where="this chunk")
         return self
 
     # ---------------------------------------------------------- prediction
@@ -757,7 +628,8 @@ class GMVAEClustering(
             Rows sum to 1.
         """
         X_t = self._validated_tensor(X)
-        return self._predict_tensor(X_t).numpy().astype(np.float64)
+        proba = _cluster_probabilities(self.module_, X_t)
+        return proba.numpy().astype(np.float64)
 
     @limit_torch_threads
     def transform(self, X):
@@ -777,7 +649,7 @@ class GMVAEClustering(
             The embedding, in the floating dtype of ``X``.
         """
         X_t = self._validated_tensor(X)
-        Z = check_finite_output(self._map_chunks(self.module_.embed, X_t), "embedding")
+        Z = check_finite_output(map_chunks(self.module_.embed, X_t), "embedding")
         return Z.numpy().astype(X.dtype if _is_float_array(X) else np.float64)
 
     @limit_torch_threads
@@ -800,10 +672,7 @@ class GMVAEClustering(
             Per-sample ELBO; higher is better.
         """
         X_t = self._validated_tensor(X)
-        module = self.module_
-        eps = _score_noise(module)
-        neg = self._map_chunks(lambda batch: module.elbo(batch, eps).total, X_t)
-        check_finite_output(neg, "ELBO")
+        neg = check_finite_output(_negative_elbo(self.module_, X_t), "ELBO")
         return -neg.numpy().astype(np.float64)
 
     def score(self, X, y=None):
@@ -852,12 +721,12 @@ class GMVAEClustering(
                 "integer >= 1."
             )
         rng = check_random_state(self.random_state)
-        device = _module_device(self.module_)
-        X, y = self.module_.sample(int(n_samples), _generator(rng, device))
+        generator = make_generator(rng, module_device(self.module_))
+        X, y = self.module_.sample(int(n_samples), generator)
         check_finite_output(X, "sample")
         return X.cpu().numpy().astype(np.float64), y.cpu().numpy()
 
-    # ------------------------------------------------------------- helpers
+    # --------------------------------------------------------- sklearn glue
     @property
     def _n_features_out(self) -> int:
         return self.latent_dim
@@ -873,9 +742,279 @@ class GMVAEClustering(
         state = self.__dict__.copy()
         if "module_" in state:
             state["module_"] = copy.deepcopy(state["module_"]).cpu()
-            state["_optimizer_state"] = _to_cpu(state["_optimizer_state"])
+            state["_optimizer_state"] = to_cpu(state["_optimizer_state"])
         return state
 
+    # ------------------------------------------------------ fitting steps
+    def _prepare(self, X, *, first: bool, chunk: bool = False) -> _Data:
+        """Validate training data (a whole set, or a chunk for partial_fit).
+
+        ``first`` is True when a new model will be built from ``X``; the
+        network's settings are then checked, and, for ``fit``, on every call.
+        """
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=1 if chunk and not first else 2,
+            reset=first,
+        )
+        check_magnitude(X)
+        n_samples = X.shape[0]
+        if first or not chunk:
+            self._check_hidden_layer_sizes()
+            if self.n_clusters > n_samples:
+                raise ValueError(
+                    f"The first chunk passed to partial_fit has n_samples="
+                    f"{n_samples}, fewer than n_clusters={self.n_clusters}; the "
+                    "model is initialised from the first chunk."
+                    if chunk
+                    else f"n_samples={n_samples} should be >= "
+                    f"n_clusters={self.n_clusters}."
+                )
+        likelihood = self._data_likelihood(X, first=first, chunk=chunk)
+        device = resolve_device(self.device)
+        config = self._training_config(n_samples)
+        return _Data(X, as_float32_tensor(X, device), likelihood, device, config)
+
+    def _data_likelihood(self, X: np.ndarray, *, first: bool, chunk: bool) -> str:
+        """The likelihood for training on ``X``, checked against the model's."""
+        if chunk and not first:
+            if self.likelihood_ == "bernoulli":
+                check_unit_interval(
+                    X,
+                    what="this chunk",
+                    remedy="Scale every chunk the same way, or set "
+                    "likelihood='gaussian' before the first call.",
+                )
+            return self.likelihood_
+        if self.likelihood == "auto":
+            likelihood = "bernoulli" if in_unit_interval(X) else "gaussian"
+        elif self.likelihood == "bernoulli":
+            check_unit_interval(
+                X,
+                what="X",
+                remedy="Scale X with sklearn.preprocessing.MinMaxScaler, or use "
+                "likelihood='gaussian'.",
+            )
+            likelihood = "bernoulli"
+        else:
+            likelihood = self.likelihood
+        if not first and likelihood != self.likelihood_:
+            raise ValueError(
+                f"warm_start=True continues a model fitted with the "
+                f"{self.likelihood_!r} likelihood, but this X implies "
+                f"{likelihood!r}."
+            )
+        return likelihood
+
+    def _new_module(self, data: _Data, rng: np.random.RandomState) -> GMVAE:
+        """A freshly initialised network on the data's device, seeded from rng."""
+        # nn.Linear's default initialisation draws from the global torch
+        # RNG; reset_parameters replaces it from the seed alone.
+        with torch.random.fork_rng(devices=[]):
+            module = GMVAE(
+                data.X.shape[1],
+                self.n_clusters,
+                self.latent_dim,
+                self._check_hidden_layer_sizes(),
+                data.likelihood,
+                conditional_encoder=self.conditional_encoder,
+            )
+        module.reset_parameters(make_generator(rng, torch.device("cpu")))
+        return module.to(data.device)
+
+    def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
+        """The fitted network and its optimizer, step count and history."""
+        module = self.module_.to(device)
+        state = TrainingState(
+            make_optimizer(module, self.learning_rate_init),
+            step=self.n_steps_,
+            history=list(self.history_),
+        )
+        state.optimizer.load_state_dict(self._optimizer_state)
+        return module, state
+
+    def _train_initialization(
+        self,
+        data: _Data,
+        rng: np.random.RandomState,
+        x_neighbors: torch.Tensor | None,
+        init: int,
+    ) -> _Run:
+        """One initialisation: a new network, its warm-up, ELBO training, score."""
+        self._print(f"Initialization {init + 1}/{self.n_init}")
+        module = self._new_module(data, rng)
+        generator = make_generator(rng, data.device)
+        warmup = self._warm_up(module, data, rng, generator, x_neighbors)
+        state = TrainingState(make_optimizer(module, self.learning_rate_init))
+        if warmup.interrupted:
+            result = TrainingResult(n_epochs=0, converged=False, interrupted=True)
+        else:
+            result = self._train_elbo(
+                module, data, state, generator, warmup.neighbor_indices
+            )
+        score = self._score(module, data.X_t)
+        self._print(f"Initialization {init + 1}: ELBO per sample {score:.4f}")
+        return _Run(score, module, state, result)
+
+    def _continue_training(
+        self,
+        data: _Data,
+        rng: np.random.RandomState,
+        x_neighbors: torch.Tensor | None,
+    ) -> _Run:
+        """More ELBO training of the fitted network (``warm_start``)."""
+        module, state = self._resumed(data.device)
+        generator = make_generator(rng, data.device)
+        result = self._train_elbo(module, data, state, generator, x_neighbors)
+        return _Run(self._score(module, data.X_t), module, state, result)
+
+    def _warm_up(
+        self,
+        module: GMVAE,
+        data: _Data,
+        rng: np.random.RandomState,
+        generator: torch.Generator,
+        x_neighbors: torch.Tensor | None = None,
+        *,
+        neighbor_terms: bool = True,
+    ) -> WarmupResult:
+        """The warm-up of ``init_params`` (none for ``"random"``).
+
+        An interrupted warm-up leaves the model as its last completed stage
+        left it (with a warning), so that a usable model can still be kept.
+        Without a warm-up, the neighbour terms use ``x_neighbors``.
+        """
+        if self.init_params == "random":
+            return WarmupResult(neighbor_indices=x_neighbors)
+        weights = None
+        if neighbor_terms and self._uses_neighbors():
+            weights = self._neighbor_weights(data)
+        context = WarmupContext(
+            module,
+            data.X_t,
+            self.init_params,
+            self.pretrain_iter,
+            weights,
+            data.config,
+            self.learning_rate_init,
+            rng,
+            generator,
+            settings=_WARMUP,
+            verbose=self.verbose,
+        )
+        result = run_warmup(context)
+        if result.interrupted:
+            warnings.warn(
+                f"Warm-up interrupted during its {result.interrupted_stage} "
+                "stage; the model has not been trained on the ELBO and its "
+                "clusters are only a rough start.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return result
+
+    def _train_elbo(
+        self,
+        module: GMVAE,
+        data: _Data,
+        state: TrainingState,
+        generator: torch.Generator,
+        neighbor_indices: torch.Tensor | None,
+        stopping: EarlyStopping | FixedEpochs | None = None,
+        first_epoch: int = 0,
+    ) -> TrainingResult:
+        """ELBO training: the negative ELBO, plus the neighbour terms if on.
+
+        Stops early on ``tol`` / ``n_iter_no_change`` unless ``stopping``
+        says otherwise; epochs are numbered from ``first_epoch`` in output.
+        """
+        settings = self._elbo_settings()
+        if neighbor_indices is None:
+            batches, objective = data.X_t, ElboObjective(settings, generator)
+        else:
+            weights = self._neighbor_weights(data)
+            terms = NeighborTerms(data.X_t, neighbor_indices, *weights, generator)
+            # Batches are row indices: the objective gathers each batch
+            # together with its neighbours.
+            batches = torch.arange(data.X_t.shape[0], device=data.device)
+            objective = ElboObjective(settings, generator, terms)
+        if stopping is None:
+            stopping = EarlyStopping(self.max_iter, self.tol, self.n_iter_no_change)
+        return train(
+            module,
+            batches,
+            objective,
+            state,
+            stopping,
+            data.config,
+            generator,
+            on_epoch_end=lambda epoch, record: self._print_epoch(
+                first_epoch + epoch, record
+            ),
+        )
+
+    def _store(
+        self,
+        run: _Run,
+        data: _Data,
+        *,
+        n_iter: int,
+        renumber: bool = False,
+        where: str = "the training data",
+    ) -> None:
+        """Set the fitted attributes from the kept ``run``.
+
+        With ``renumber``, clusters are numbered by decreasing size, so the
+        labels in use are always 0, 1, ... even when a cluster ends up empty.
+        """
+        if not np.isfinite(run.score):
+            raise NonFiniteError(
+                f"The fitted model gives a non-finite ELBO on {where}; lower "
+                "learning_rate_init or check the scaling of X."
+            )
+        module, state = run.module, run.state
+        labels = _cluster_probabilities(module, data.X_t).argmax(1).numpy()
+        if renumber:
+            counts = np.bincount(labels, minlength=self.n_clusters)
+            order = np.argsort(-counts, kind="stable")
+            permute_clusters(module, state.optimizer, torch.as_tensor(order))
+            labels = np.argsort(order)[labels]
+        self.module_ = module
+        self.likelihood_ = data.likelihood
+        self.device_ = str(data.device)
+        self.batch_size_ = data.config.batch_size
+        self.lower_bound_ = run.score
+        self.history_ = state.history
+        self.loss_curve_ = [record["loss"] for record in state.history]
+        self.n_iter_ = n_iter
+        self.converged_ = run.result.converged
+        self.n_steps_ = state.step
+        self._optimizer_state = state.optimizer.state_dict()
+        self.labels_ = labels
+
+    def _warn_after_fit(self, result: TrainingResult) -> None:
+        if not result.converged and not result.interrupted:
+            warnings.warn(
+                f"GMVAEClustering stopped after max_iter={self.max_iter} epochs "
+                "before the loss stopped improving (converged_=False). Increase "
+                "max_iter, or raise tol / lower n_iter_no_change to stop sooner.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        n_used = np.unique(self.labels_).size
+        if n_used < self.n_clusters:
+            warnings.warn(
+                f"Only {n_used} of n_clusters={self.n_clusters} clusters are "
+                "assigned any training sample. The data may hold fewer clusters, "
+                "or training merged some: try another random_state, n_init > 1, "
+                "or a smaller n_clusters.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # -------------------------------------------------------- small helpers
     def _check_hidden_layer_sizes(self) -> tuple[int, ...]:
         sizes = np.ravel(np.asarray(self.hidden_layer_sizes, dtype=object))
         if sizes.size == 0 or not all(
@@ -889,432 +1028,82 @@ class GMVAEClustering(
             )
         return tuple(int(s) for s in sizes)
 
-    def _resolve_likelihood(self, X: np.ndarray) -> str:
-        in_unit_interval = bool(X.min() >= 0.0 and X.max() <= 1.0)
-        if self.likelihood == "auto":
-            return "bernoulli" if in_unit_interval else "gaussian"
-        if self.likelihood == "bernoulli" and not in_unit_interval:
-            raise ValueError(
-                "likelihood='bernoulli' needs every value of X in [0, 1], but X "
-                f"ranges over [{X.min():.4g}, {X.max():.4g}]. Scale X with "
-                "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
-            )
-        return self.likelihood
-
     def _batch_size(self, n_samples: int) -> int:
-        if self.batch_size != "auto":
-            return self.batch_size
-        if n_samples >= _VERY_LARGE_DATA:
-            return 512
-        return 256 if n_samples >= _LARGE_DATA else 128
+        return (
+            auto_batch_size(n_samples) if self.batch_size == "auto" else self.batch_size
+        )
 
     def _training_config(self, n_samples: int) -> TrainingConfig:
         return TrainingConfig(
-            max_epochs=self.max_iter,
             batch_size=min(self._batch_size(n_samples), n_samples),
-            learning_rate=self.learning_rate_init,
+            precision=self.precision,
+        )
+
+    def _elbo_settings(self) -> ElboSettings:
+        return ElboSettings(
             categorical=self.categorical,
             hard=self.hard_gumbel,
             temperature_init=self.temperature_init,
             temperature_min=self.temperature_min,
             temperature_halflife=self.temperature_halflife,
-            weights=(
-                self.reconstruction_weight,
-                self.kl_z_weight,
-                self.kl_y_weight,
-            ),
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            precision=self.precision,
-        )
-
-    def _initialize_from_autoencoder(
-        self,
-        module: GMVAE,
-        X_t: torch.Tensor,
-        config: TrainingConfig,
-        rng: np.random.RandomState,
-        generator: torch.Generator,
-        neighbor_terms: bool = True,
-    ) -> tuple[bool, torch.Tensor | None]:
-        """Run the warm-up; return whether a ``KeyboardInterrupt`` stopped it.
-
-        Also returns the neighbours for the neighbour terms, found among the
-        autoencoder's codes (None when those terms are off, when
-        ``neighbor_terms`` is False, or after an interruption). An
-        interrupted warm-up leaves the model as its last completed step
-        left it (with a warning), so ``fit`` can still return a usable model.
-        """
-        try:
-            stage, neighbor_indices = self._warm_up(
-                module, X_t, config, rng, generator, neighbor_terms
-            )
-        except KeyboardInterrupt:
-            stage, neighbor_indices = "initial clusters", None
-        if stage is None:
-            return False, neighbor_indices
-        warnings.warn(
-            f"Warm-up interrupted during its {stage} stage; the model has not "
-            "been trained on the ELBO and its clusters are only a rough start.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return True, neighbor_indices
-
-    def _warm_up(
-        self,
-        module: GMVAE,
-        X_t: torch.Tensor,
-        config: TrainingConfig,
-        rng: np.random.RandomState,
-        generator: torch.Generator,
-        neighbor_terms: bool,
-    ) -> tuple[str | None, torch.Tensor | None]:
-        """Warm-up: autoencoder, initial clusters of its codes, then q(y | x).
-
-        1. ``pretrain_iter`` epochs train the z-encoder and decoder as a
-           deterministic autoencoder.
-        2. The standardized codes are clustered (``init_params``), and the
-           means and variances of the cluster priors p(z | y) are set from
-           those clusters.
-        3. Up to ``_QY_STAGE_EPOCHS`` epochs (and at least
-           ``_QY_STAGE_MIN_STEPS`` steps) teach q(y | x) these clusters.
-        4. With the neighbour terms on (and ``neighbor_terms``), as many
-           epochs train q(y | x) on them alone, with neighbours taken among
-           the codes, and the priors p(z | y) are refitted to the clusters
-           q(y | x) then gives, so that the ELBO starts from clusters the
-           neighbour terms agree with.
-
-        Returns the name of the stage a ``KeyboardInterrupt`` stopped (or
-        None), and the neighbour indices of stage 4 (or None).
-        """
-        warmup = _fixed_epochs(config, self.pretrain_iter)
-        if self._pretrain(
-            module, X_t, warmup, generator, autoencoder_loss_fn, "autoencoder"
-        ).interrupted:
-            return "autoencoder", None
-        device = _module_device(module)
-        codes = self._map_chunks(module.autoencoder_embed, X_t)
-        mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
-        module.standardize_latent(mean.to(device), std.to(device))
-        codes = ((codes - mean) / std).numpy()
-        neighbor_terms = neighbor_terms and self._uses_neighbors()
-        neighbors = None
-        if self.init_params == "graph" or neighbor_terms:
-            neighbors = _neighbors_with_distances(codes)
-        resp = self._initial_clusters(codes, neighbors, X_t, rng)
-        codes = codes.astype(np.float64)
-        _set_prior_from_clusters(module, codes, resp)
-        stage = _fixed_epochs(config, min(self.pretrain_iter, _QY_STAGE_EPOCHS))
-        steps_per_epoch = math.ceil(X_t.shape[0] / config.batch_size)
-        alignment = _fixed_epochs(
-            config,
-            max(stage.max_epochs, math.ceil(_QY_STAGE_MIN_STEPS / steps_per_epoch)),
-        )
-        targets = torch.as_tensor(resp, dtype=torch.float32, device=device)
-        if self._pretrain(
-            module, (X_t, targets), alignment, generator, alignment_loss_fn, "alignment"
-        ).interrupted:
-            return "alignment", None
-        if not neighbor_terms:
-            return None, None
-        neighbor_indices = torch.as_tensor(neighbors[1], device=device)
-        index = torch.arange(X_t.shape[0], device=device)
-        term = self._neighbor_term(X_t, neighbor_indices, generator)
-        if self._pretrain(
-            module, index, stage, generator, neighbor_loss_fn(term), "neighbors"
-        ).interrupted:
-            return "neighbors", None
-        resp = self._map_chunks(
-            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
-        )
-        _set_prior_from_clusters(module, codes, resp.double().numpy())
-        return None, neighbor_indices
-
-    def _initial_clusters(
-        self,
-        codes: np.ndarray,
-        neighbors: tuple[np.ndarray, np.ndarray] | None,
-        X_t: torch.Tensor,
-        rng: np.random.RandomState,
-    ) -> np.ndarray:
-        """Cluster responsibilities ``(n, n_clusters)`` of the float32 codes.
-
-        ``neighbors`` (distances and indices in the codes) is needed for
-        ``init_params="graph"``, which also searches neighbours in the input
-        ``X_t``. The graph methods need more samples than neighbours per
-        sample; below that, the Gaussian mixture is used.
-        """
-        n_samples = codes.shape[0]
-        if self.init_params == "graph" and n_samples > _CONSISTENCY_NEIGHBORS:
-            input_neighbors = _input_neighbors(X_t.cpu().numpy(), rng)
-            labels = graph_clusters(
-                codes,
-                *neighbors,
-                self.n_clusters,
-                n_epochs=_LAYOUT_EPOCHS,
-                random_state=rng,
-                generator=_generator(rng, torch.device("cpu")),
-                input_neighbors=input_neighbors,
-            )
-            return np.eye(self.n_clusters)[labels]
-        codes = codes.astype(np.float64)
-        if self.init_params == "spectral" and n_samples > 2 * _SPECTRAL_NEIGHBORS:
-            return spectral_responsibilities(
-                codes,
-                self.n_clusters,
-                n_neighbors=_SPECTRAL_NEIGHBORS,
-                random_state=rng,
-            )
-        return mixture_responsibilities(
-            codes, self.n_clusters, reg_covar=_GMM_REG_COVAR, random_state=rng
+            weights=(self.reconstruction_weight, self.kl_z_weight, self.kl_y_weight),
         )
 
     def _uses_neighbors(self) -> bool:
         return self.neighbor_weight > 0 or self.balance_weight > 0
 
-    def _new_module(
-        self,
-        n_features: int,
-        hidden: tuple[int, ...],
-        likelihood: str,
-        rng: np.random.RandomState,
-        device: torch.device,
-    ) -> GMVAE:
-        """A freshly initialised network on ``device``, seeded from ``rng``."""
-        # nn.Linear's default initialisation draws from the global torch
-        # RNG; reset_parameters replaces it from the seed alone.
-        with torch.random.fork_rng(devices=[]):
-            module = GMVAE(
-                n_features,
-                self.n_clusters,
-                self.latent_dim,
-                hidden,
-                likelihood,
-                conditional_encoder=self.conditional_encoder,
-            )
-        module.reset_parameters(_generator(rng, torch.device("cpu")))
-        return module.to(device)
-
-    def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
-        """The fitted network and its optimizer, step count and history."""
-        module = self.module_.to(device)
-        state = TrainingState(
-            make_optimizer(module, self.learning_rate_init),
-            step=self._step,
-            history=list(self.history_),
-        )
-        state.optimizer.load_state_dict(self._optimizer_state)
-        return module, state
-
-    def _train_elbo(
-        self,
-        module: GMVAE,
-        X_t: torch.Tensor,
-        config: TrainingConfig,
-        state: TrainingState,
-        generator: torch.Generator,
-        neighbor_indices: torch.Tensor | None,
-    ) -> TrainingResult:
-        """ELBO training: the negative ELBO, plus the neighbour terms if on."""
-        if neighbor_indices is None:
-            data, loss_fn = X_t, elbo_loss_fn(config, generator)
-        else:
-            term = self._neighbor_term(X_t, neighbor_indices, generator)
-            # Batches are row indices: the loss gathers each batch together
-            # with its neighbours.
-            data = torch.arange(X_t.shape[0], device=X_t.device)
-            loss_fn = elbo_loss_fn(config, generator, term)
-        return train(
-            module,
-            data,
-            config,
-            state,
-            generator,
-            loss_fn,
-            on_epoch_end=self._print_epoch,
-        )
-
-    def _neighbor_term(
-        self,
-        X_t: torch.Tensor,
-        neighbor_indices: torch.Tensor,
-        generator: torch.Generator,
-    ) -> NeighborTerm:
+    def _neighbor_weights(self, data: _Data) -> tuple[float, float]:
         # Weights per input feature: the ELBO, which the two terms must
         # stand up to, grows with the number of features.
-        n_features = X_t.shape[1]
-        return NeighborTerm(
-            X_t,
-            neighbor_indices,
-            self.neighbor_weight * n_features,
-            self.balance_weight * n_features,
-            generator,
-        )
+        n_features = data.X.shape[1]
+        return self.neighbor_weight * n_features, self.balance_weight * n_features
 
-    def _pretrain(
-        self, module, X_t, config, generator, loss_fn, stage
-    ) -> TrainingResult:
-        state = TrainingState(make_optimizer(module, self.learning_rate_init))
+    def _input_neighbors(self, data: _Data) -> torch.Tensor:
+        """Indices of each sample's nearest neighbours in X, ``(n, k)``."""
+        _, indices = nearest_neighbors(data.X, _WARMUP.n_neighbors)
+        return torch.as_tensor(indices, device=data.device)
 
-        def report(epoch: int, record: dict[str, float]) -> None:
-            if self.verbose:
-                print(
-                    f"Warm-up ({stage}) epoch {epoch}: loss {record['loss']:.4f}, "
-                    f"{record['seconds']:.2f} s"
-                )
-
-        return train(
-            module, X_t, config, state, generator, loss_fn, on_epoch_end=report
-        )
-
-    def _print_epoch(self, epoch: int, record: dict[str, float]) -> None:
-        if self.verbose:
-            print(
-                f"Epoch {epoch}: loss {record['loss']:.4f} "
-                f"(reconstruction {record['reconstruction']:.4f}, "
-                f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}), "
-                f"temperature {record['temperature']:.3f}, "
-                f"{record['seconds']:.2f} s"
-            )
+    def _score(self, module: GMVAE, X_t: torch.Tensor) -> float:
+        return -float(_negative_elbo(module, X_t).double().mean())
 
     def _validated_tensor(self, X) -> torch.Tensor:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         check_magnitude(X)
-        if self.likelihood_ == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
-            raise ValueError(
-                "This model uses the Bernoulli likelihood and needs X in [0, 1], "
-                f"but X ranges over [{X.min():.4g}, {X.max():.4g}]. Apply the "
-                "same scaling as at fit time."
+        if self.likelihood_ == "bernoulli":
+            check_unit_interval(
+                X, what="X", remedy="Apply the same scaling as at fit time."
             )
-        return _as_float32_tensor(X, _module_device(self.module_))
+        return as_float32_tensor(X, module_device(self.module_))
 
-    def _predict_tensor(self, X_t: torch.Tensor) -> torch.Tensor:
-        module = self.module_
-        proba = self._map_chunks(
-            lambda batch: torch.softmax(module.qy_logits(batch), dim=-1), X_t
+    def _print(self, message: str) -> None:
+        if self.verbose:
+            print(message)
+
+    def _print_epoch(self, epoch: int, record: dict[str, float]) -> None:
+        self._print(
+            f"Epoch {epoch}: loss {record['loss']:.4f} "
+            f"(reconstruction {record['reconstruction']:.4f}, "
+            f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}), "
+            f"temperature {record['temperature']:.3f}, "
+            f"{record['seconds']:.2f} s"
         )
-        return check_finite_output(proba, "cluster probability q(y | x)")
-
-    def _score_tensor(self, module: GMVAE, X_t: torch.Tensor) -> float:
-        eps = _score_noise(module)
-        neg = self._map_chunks(lambda batch: module.elbo(batch, eps).total, X_t)
-        return -float(neg.double().mean())
-
-    @staticmethod
-    def _map_chunks(fn, X_t: torch.Tensor) -> torch.Tensor:
-        """Apply ``fn`` to row chunks of exactly ``_PREDICT_CHUNK`` rows.
-
-        The last chunk is padded with zero rows. Matrix-multiply kernels may
-        choose a different summation order for a different number of rows,
-        which changes float32 results in the last bits; with one fixed
-        shape, a sample's output does not depend on which, or how many,
-        other samples are predicted with it. Results are on the CPU.
-        """
-        n_samples = X_t.shape[0]
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, n_samples, _PREDICT_CHUNK):
-                chunk = X_t[start : start + _PREDICT_CHUNK]
-                n_rows = chunk.shape[0]
-                if n_rows < _PREDICT_CHUNK:
-                    padding = chunk.new_zeros((_PREDICT_CHUNK - n_rows, chunk.shape[1]))
-                    chunk = torch.cat([chunk, padding])
-                parts.append(fn(chunk)[:n_rows].float().cpu())
-        return torch.cat(parts)
 
 
-def _set_prior_from_clusters(
-    module: GMVAE, codes: np.ndarray, resp: np.ndarray
-) -> None:
-    """Fit p(z | y) to the codes' clusters ``resp`` and narrow q(z | x, y)."""
-    device = _module_device(module)
-    means, var = gaussian_moments(codes, resp, reg_covar=_GMM_REG_COVAR)
-    var = torch.as_tensor(var, dtype=torch.float32, device=device)
-    module.set_prior(torch.as_tensor(means, dtype=torch.float32, device=device), var)
-    # A posterior much narrower than its cluster: the z term starts small
-    # instead of dominating the first steps and merging the clusters.
-    module.set_posterior_variance(_POSTERIOR_VARIANCE_RATIO * var.mean(0))
+_WARMUP = WarmupSettings()
 
 
-def _nearest_neighbors(X: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Indices of each sample's nearest neighbours in X, ``(n, k)``.
-
-    Used where there are no autoencoder codes to search (``init_params=
-    "random"`` and ``warm_start``). On MNIST, neighbours in the pixels share
-    their sample's class 0.951 of the time, against 0.966 in the codes of
-    a 60-epoch autoencoder.
-    """
-    return torch.as_tensor(_neighbors_with_distances(X)[1], device=device)
+def _cluster_probabilities(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
+    """q(y | x) of every row, checked to be finite, on the CPU."""
+    proba = map_chunks(module.qy_probs, X_t)
+    return check_finite_output(proba, "cluster probability q(y | x)")
 
 
-def _neighbors_with_distances(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and indices of each row's nearest other rows, ``(n, k)``."""
-    n_neighbors = min(_CONSISTENCY_NEIGHBORS, X.shape[0] - 1)
-    distances, indices = (
-        NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(X)
-    )
-    return distances[:, 1:], indices[:, 1:]
-
-
-def _fixed_epochs(config: TrainingConfig, n_epochs: int) -> TrainingConfig:
-    """``config`` for a warm-up stage that runs exactly ``n_epochs`` epochs."""
-    return replace(config, max_epochs=n_epochs, tol=0.0, n_iter_no_change=n_epochs + 1)
-
-
-def _input_neighbors(
-    X: np.ndarray, rng: np.random.RandomState
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and indices of each sample's nearest neighbours in X.
-
-    Wide inputs are searched among their ``_INPUT_COMPONENTS`` leading
-    principal components, which is faster and no worse: on MNIST, these
-    neighbours share their sample's class 0.959 of the time, against 0.951
-    for neighbours in all 784 pixels, and the search takes 12 s.
-    """
-    n_components = min(_INPUT_COMPONENTS, *X.shape)
-    if X.shape[1] > n_components:
-        X = PCA(n_components, svd_solver="randomized", random_state=rng).fit_transform(
-            X
-        )
-    return _neighbors_with_distances(X)
+def _negative_elbo(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
+    """Deterministic negative ELBO of every row, on the CPU."""
+    eps = score_noise(module)
+    return map_chunks(lambda batch: exact_negative_elbo(module, batch, eps).loss, X_t)
 
 
 def _is_float_array(X) -> bool:
     return isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)
-
-
-def _as_float32_tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
-    """float32 tensor on ``device``, sharing memory with ``X`` when possible."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    with warnings.catch_warnings():
-        # Read-only arrays (memmaps) are never written to here.
-        warnings.filterwarnings("ignore", message="The given NumPy array")
-        tensor = torch.from_numpy(X)
-    return tensor.to(device)
-
-
-def _generator(rng: np.random.RandomState, device: torch.device) -> torch.Generator:
-    seed = int(rng.randint(np.iinfo(np.int32).max))
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def _module_device(module: torch.nn.Module) -> torch.device:
-    return next(module.parameters()).device
-
-
-def _score_noise(module: GMVAE) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(_SCORE_NOISE_SEED)
-    eps = torch.randn(module.latent_dim, generator=generator)
-    return eps.to(_module_device(module))
-
-
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.cpu()
-    if isinstance(obj, dict):
-        return {key: _to_cpu(value) for key, value in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_to_cpu(value) for value in obj)
-    return obj

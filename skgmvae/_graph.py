@@ -17,6 +17,8 @@ seed gives the same clusters on every device.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -145,44 +147,61 @@ def modularity(graph: sp.spmatrix, labels: np.ndarray, n_clusters: int) -> float
     return float(inside / total - (cluster_degree**2).sum() / total**2)
 
 
+@dataclass(frozen=True)
+class GraphSettings:
+    """Settings of the graph start (:func:`graph_clusters`).
+
+    ``n_neighbors`` neighbours per input sample are searched among its
+    ``input_components`` leading principal components; ``n_layouts`` layouts
+    of ``layout_epochs`` epochs each (UMAP's choice for large data) are each
+    clustered by ``n_kmeans_init`` single k-means runs.
+    """
+
+    n_neighbors: int = 10
+    input_components: int = 50
+    layout_epochs: int = 200
+    n_layouts: int = 2
+    n_kmeans_init: int = 10
+
+
 def graph_clusters(
     codes: np.ndarray,
-    distances: np.ndarray,
-    indices: np.ndarray,
+    code_neighbors: tuple[np.ndarray, np.ndarray],
     n_clusters: int,
+    settings: GraphSettings,
     *,
-    n_epochs: int,
     random_state: np.random.RandomState,
     generator: torch.Generator,
     input_neighbors: tuple[np.ndarray, np.ndarray] | None = None,
-    n_layouts: int = 2,
-    n_init: int = 10,
 ) -> np.ndarray:
     """Cluster labels of ``codes`` from k-means on a layout of their k-NN graph.
 
-    ``distances`` and ``indices`` are each code's nearest neighbours (itself
-    excluded). With ``input_neighbors`` (the same for the input samples),
-    only edges both graphs share are laid out (:func:`shared_neighbor_graph`).
-    Each of the ``n_layouts`` layouts has ``n_clusters`` dimensions and
-    starts from the codes' leading principal components, scaled to
-    [-10, 10]; they differ in the edges and negative samples drawn.
+    ``code_neighbors`` holds the distances and indices of each code's nearest
+    neighbours (itself excluded). With ``input_neighbors`` (the same for the
+    input samples), only edges both graphs share are laid out
+    (:func:`shared_neighbor_graph`). Each of the ``settings.n_layouts``
+    layouts has ``n_clusters`` dimensions and starts from the codes' leading
+    principal components, scaled to [-10, 10]; they differ in the edges and
+    negative samples drawn.
 
-    Of ``n_init`` single k-means runs on each layout, the partition with the
-    highest modularity on the graph is kept rather than the one with the
-    lowest inertia: on a layout where one class forms two blobs and two
-    others touch, the lowest inertia often splits the first and merges the
-    others, which cuts many more graph edges.
+    Of ``settings.n_kmeans_init`` single k-means runs on each layout, the
+    partition with the highest modularity on the graph is kept rather than
+    the one with the lowest inertia: on a layout where one class forms two
+    blobs and two others touch, the lowest inertia often splits the first
+    and merges the others, which cuts many more graph edges.
     """
-    graph = fuzzy_neighbor_graph(distances, indices)
+    graph = fuzzy_neighbor_graph(*code_neighbors)
     if input_neighbors is not None:
         graph = shared_neighbor_graph(graph, fuzzy_neighbor_graph(*input_neighbors))
     n_components = min(n_clusters, codes.shape[1], codes.shape[0])
     init = PCA(n_components, random_state=random_state).fit_transform(codes)
     init = 10.0 * init / max(np.abs(init).max(), np.finfo(np.float64).tiny)
     best_labels, best_score = None, -np.inf
-    for _ in range(n_layouts):
-        layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
-        for _ in range(n_init):
+    for _ in range(settings.n_layouts):
+        layout = embed_graph(
+            graph, init, n_epochs=settings.layout_epochs, generator=generator
+        )
+        for _ in range(settings.n_kmeans_init):
             labels = KMeans(
                 n_clusters, n_init=1, random_state=random_state
             ).fit_predict(layout)

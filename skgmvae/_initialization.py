@@ -1,20 +1,92 @@
 """Initial clusters for the mixture prior, found in the warm-up codes.
 
-Pure functions on numpy arrays: given the standardized autoencoder codes of
-the training data, return soft assignments (responsibilities) of every sample
-to ``n_clusters`` clusters, and the Gaussian moments of each cluster, which
-become the prior p(z | y).
+Functions on numpy arrays: given the standardized autoencoder codes of the
+training data, return soft assignments (responsibilities) of every sample to
+``n_clusters`` clusters (:func:`initial_clusters` dispatches on the start
+method), and the Gaussian moments of each cluster, which become the prior
+p(z | y).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from sklearn.cluster import KMeans
 from sklearn.manifold import spectral_embedding
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import kneighbors_graph
+
+from skgmvae import _graph
+from skgmvae._neighbors import input_neighbors
+from skgmvae._tensors import make_generator
+
+
+@dataclass(frozen=True)
+class StartSettings:
+    """Settings of the start methods of :func:`initial_clusters`.
+
+    ``reg_covar`` is the variance added to the diagonal of the Gaussian
+    mixture, on codes standardized to unit variance per dimension;
+    ``spectral_neighbors`` the neighbours per code of the spectral start's
+    graph; ``graph`` the settings of the graph start.
+    """
+
+    reg_covar: float = 1e-3
+    spectral_neighbors: int = 10
+    graph: _graph.GraphSettings = field(default_factory=_graph.GraphSettings)
+
+
+def initial_clusters(
+    method: str,
+    codes: np.ndarray,
+    n_clusters: int,
+    settings: StartSettings,
+    *,
+    code_neighbors: tuple[np.ndarray, np.ndarray] | None,
+    X: np.ndarray | None,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """Responsibilities ``(n, n_clusters)`` of the float32 ``codes``.
+
+    ``method`` is ``"graph"``, ``"spectral"`` or ``"gmm"``. The graph start
+    needs ``code_neighbors`` (distances and indices of each code's nearest
+    neighbours) and the input ``X``, whose neighbours it also searches. The
+    graph methods need more samples than neighbours per sample; below that,
+    the Gaussian mixture is used.
+    """
+    n_samples = codes.shape[0]
+    graph = settings.graph
+    if method == "graph" and n_samples > graph.n_neighbors:
+        found = input_neighbors(
+            X,
+            graph.n_neighbors,
+            n_components=graph.input_components,
+            random_state=random_state,
+        )
+        labels = _graph.graph_clusters(
+            codes,
+            code_neighbors,
+            n_clusters,
+            graph,
+            random_state=random_state,
+            generator=make_generator(random_state, torch.device("cpu")),
+            input_neighbors=found,
+        )
+        return np.eye(n_clusters)[labels]
+    codes = codes.astype(np.float64)
+    if method == "spectral" and n_samples > 2 * settings.spectral_neighbors:
+        return spectral_responsibilities(
+            codes,
+            n_clusters,
+            n_neighbors=settings.spectral_neighbors,
+            random_state=random_state,
+        )
+    return mixture_responsibilities(
+        codes, n_clusters, reg_covar=settings.reg_covar, random_state=random_state
+    )
 
 
 def mixture_responsibilities(

@@ -19,7 +19,6 @@ devices and the training schedule.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -27,8 +26,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from skgmvae._distributions import (
-    gumbel_softmax,
-    kl_categorical_uniform,
     log_bernoulli_with_logits,
     log_normal,
 )
@@ -61,20 +58,6 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
     return nn.Sequential(*layers)
-
-
-@dataclass
-class LossTerms:
-    """Per-sample negative-ELBO terms, each of shape ``(batch,)``.
-
-    ``total`` is the weighted sum the optimizer minimises; the other fields
-    are the unweighted terms, for logging and tests.
-    """
-
-    reconstruction: torch.Tensor
-    kl_z: torch.Tensor
-    kl_y: torch.Tensor
-    total: torch.Tensor
 
 
 class GMVAE(nn.Module):
@@ -182,6 +165,10 @@ class GMVAE(nn.Module):
         """Logits of q(y | x), shape ``(batch, K)``."""
         return self.qy_head(self.qy_trunk(x)).float()
 
+    def qy_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Cluster probabilities q(y | x), shape ``(batch, K)``."""
+        return torch.softmax(self.qy_logits(x), dim=-1)
+
     def qz_params(
         self, x: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,86 +218,28 @@ class GMVAE(nn.Module):
         logvar = floored_logvar(self.x_logvar_raw, OBSERVATION_LOGVAR_FLOOR)
         return log_normal(x, decoded, logvar)
 
-    # ------------------------------------------------------------------ loss
-    def loss(
-        self,
-        x: torch.Tensor,
-        *,
-        categorical: Categorical,
-        temperature: float,
-        hard: bool,
-        generator: torch.Generator | None,
-        weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
-        qy_logits: torch.Tensor | None = None,
-    ) -> LossTerms:
-        """Single-sample estimate of the negative ELBO for a batch.
+    # ------------------------------------------------------------- warm-up
+    def autoencoder_code(self, x: torch.Tensor) -> torch.Tensor:
+        """The code m(x, uniform y) of the warm-up autoencoder.
 
-        ``categorical="gumbel"`` draws one relaxed y per sample (the reference
-        GMVAE); ``"marginal"`` sums exactly over the K values of y, weighted
-        by q(y | x), and draws one z per value. ``qy_logits``, if given, are
-        the logits of q(y | x) for ``x``, computed by the caller.
+        y enters as the uniform vector, so no cluster is favoured; the
+        losses in :mod:`skgmvae._losses` train x -> code -> x through it.
         """
-        logits = self.qy_logits(x) if qy_logits is None else qy_logits
-        prior_loc, prior_logvar = self.prior_params()
-        if categorical == "gumbel":
-            y = gumbel_softmax(logits, temperature, hard=hard, generator=generator)
-            loc, logvar = self.qz_params(x, y)
-            z = self._reparameterize(loc, logvar, generator)
-            reconstruction = -self.log_px(x, self.decode(z))
-            kl_z = log_normal(z, loc, logvar) - log_normal(
-                z, y @ prior_loc, y @ prior_logvar
-            )
-        else:
-            qy = F.softmax(logits, dim=-1)
-            loc, logvar = self.qz_params_all(x)
-            z = self._reparameterize(loc, logvar, generator)
-            rec_k = -self.log_px(x.unsqueeze(1), self.decode(z))
-            kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
-            reconstruction = (qy * rec_k).sum(-1)
-            kl_z = (qy * kl_k).sum(-1)
-        kl_y = kl_categorical_uniform(logits)
-        w_rec, w_z, w_y = weights
-        total = w_rec * reconstruction + w_z * kl_z + w_y * kl_y
-        return LossTerms(reconstruction, kl_z, kl_y, total)
-
-    def autoencoder_loss(self, x: torch.Tensor) -> LossTerms:
-        """Reconstruction loss of the deterministic autoencoder x -> m(x, .) -> x.
-
-        Used to warm up the encoder of z and the decoder before the mixture
-        is fitted: y enters as the uniform vector, so no cluster is favoured.
-        """
-        y = torch.full(
-            (x.shape[0], self.n_clusters), 1.0 / self.n_clusters, device=x.device
-        )
-        loc, _ = self.qz_params(x, y)
-        reconstruction = -self.log_px(x, self.decode(loc))
-        zero = torch.zeros_like(reconstruction)
-        return LossTerms(reconstruction, zero, zero, reconstruction)
-
-    @torch.no_grad()
-    def autoencoder_embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The code m(x, uniform y) of the warm-up autoencoder."""
         y = torch.full(
             (x.shape[0], self.n_clusters), 1.0 / self.n_clusters, device=x.device
         )
         return self.qz_params(x, y)[0]
+
+    @torch.no_grad()
+    def autoencoder_embed(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`autoencoder_code` without gradients, for the codes of the data."""
+        return self.autoencoder_code(x)
 
     def prior_log_responsibilities(self, z: torch.Tensor) -> torch.Tensor:
         """log p(y=k | z) under the prior, shape ``(batch, K)``."""
         prior_loc, prior_logvar = self.prior_params()
         joint = log_normal(z.unsqueeze(1), prior_loc, prior_logvar) + self.log_prior_y
         return F.log_softmax(joint, dim=-1)
-
-    def alignment_loss(self, x: torch.Tensor, target: torch.Tensor) -> LossTerms:
-        """Cross-entropy from initial cluster probabilities ``target`` to q(y | x).
-
-        Teaches the cluster encoder the clusters the prior was initialised
-        with, so that joint training starts from them instead of from a
-        random q(y | x), which tends to collapse all data into one cluster.
-        """
-        cross_entropy = -(target * F.log_softmax(self.qy_logits(x), dim=-1)).sum(-1)
-        zero = torch.zeros_like(cross_entropy)
-        return LossTerms(zero, zero, cross_entropy, cross_entropy)
 
     @torch.no_grad()
     def standardize_latent(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -341,38 +270,7 @@ class GMVAE(nn.Module):
         self.prior_loc.copy_(loc)
         self.prior_logvar_raw.copy_(_inverse_floored_logvar(torch.log(var)))
 
-    def _reparameterize(
-        self,
-        loc: torch.Tensor,
-        logvar: torch.Tensor,
-        generator: torch.Generator | None,
-    ) -> torch.Tensor:
-        eps = torch.randn(
-            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
-        )
-        return loc + eps * torch.exp(0.5 * logvar)
-
     # ------------------------------------------------- deterministic outputs
-    @torch.no_grad()
-    def elbo(self, x: torch.Tensor, eps: torch.Tensor) -> LossTerms:
-        """Per-sample ELBO terms with y summed out exactly and z = loc + std * eps.
-
-        ``eps`` has shape ``(latent_dim,)`` and is shared by every sample, so
-        the result is a deterministic, batch-independent Monte Carlo estimate
-        (common random numbers). ``total`` is the negative ELBO.
-        """
-        logits = self.qy_logits(x)
-        qy = F.softmax(logits, dim=-1)
-        loc, logvar = self.qz_params_all(x)
-        z = loc + eps * torch.exp(0.5 * logvar)
-        prior_loc, prior_logvar = self.prior_params()
-        rec = -(qy * self.log_px(x.unsqueeze(1), self.decode(z))).sum(-1)
-        kl_z = (
-            qy * (log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar))
-        ).sum(-1)
-        kl_y = kl_categorical_uniform(logits)
-        return LossTerms(rec, kl_z, kl_y, rec + kl_z + kl_y)
-
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean E_q[z | x] = sum_k q(k | x) m(x, k), shape ``(batch, D)``."""

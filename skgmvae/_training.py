@@ -1,9 +1,10 @@
-"""The training loop: epochs of shuffled mini-batches, schedules, stopping.
+"""The training loop: epochs of shuffled mini-batches, recovery, stopping.
 
-Nothing here knows about scikit-learn. The loop works on a float32 tensor
-already on the training device and avoids host-device synchronisation inside
-an epoch: per-batch loss terms are accumulated on the device and read once
-per epoch.
+Nothing here knows about scikit-learn or about any particular loss: the loop
+receives an objective (see :mod:`skgmvae._losses`) and a stopping rule. It
+works on tensors already on the training device and avoids host-device
+synchronisation inside an epoch: per-batch loss terms are accumulated on the
+device and read once per epoch.
 """
 
 from __future__ import annotations
@@ -17,42 +18,80 @@ from dataclasses import dataclass, field
 
 import torch
 
-from skgmvae._module import GMVAE, Categorical, LossTerms
+from skgmvae._losses import Objective
+from skgmvae._module import GMVAE
 from skgmvae._validation import NonFiniteError
 
-# Names of the logged loss terms, in the order they are accumulated.
-TERMS = ("loss", "reconstruction", "kl_z", "kl_y")
+# batch_size="auto": 128 rows, 256 from _LARGE_DATA samples on, 512 from
+# _VERY_LARGE_DATA on. Larger batches run the matrix products closer to the
+# hardware's peak; 512 rows still leave about 100 steps per epoch.
+_LARGE_DATA = 10_000
+_VERY_LARGE_DATA = 50_000
 
 
-@dataclass
+def auto_batch_size(n_samples: int) -> int:
+    """The mini-batch size of ``batch_size="auto"`` for ``n_samples`` samples.
+
+    Small data sets need many updates per epoch; large ones can afford rows
+    that keep the matrix products efficient.
+    """
+    if n_samples >= _VERY_LARGE_DATA:
+        return 512
+    return 256 if n_samples >= _LARGE_DATA else 128
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
-    """Settings of one training run (see ``GMVAEClustering`` for meanings)."""
+    """How batches are drawn and computed, whatever the objective."""
 
-    max_epochs: int
     batch_size: int
-    learning_rate: float
-    categorical: Categorical
-    hard: bool
-    temperature_init: float
-    temperature_min: float
-    temperature_halflife: float
-    weights: tuple[float, float, float]
-    tol: float
-    n_iter_no_change: int
     precision: str = "float32"
     max_nan_recoveries: int = 3
 
 
-def temperature_at(step: int, config: TrainingConfig) -> float:
-    """Gumbel-Softmax temperature after ``step`` optimizer steps.
+# ----------------------------------------------------------------- stopping
+class FixedEpochs:
+    """Run exactly ``n_epochs`` epochs."""
 
-    Exponential decay counted in steps, not epochs, so a small data set gets
-    the same schedule per update as a large one.
+    def __init__(self, n_epochs: int) -> None:
+        self.max_epochs = n_epochs
+
+    def update(self, loss: float) -> bool:
+        """Record an epoch's loss; never asks to stop before ``max_epochs``."""
+        return False
+
+
+class EarlyStopping:
+    """Stop once the loss has not improved for ``n_iter_no_change`` epochs.
+
+    An epoch improves when its loss is below the best so far by more than a
+    relative ``tol``. At most ``max_epochs`` epochs run.
     """
-    decayed = config.temperature_init * 0.5 ** (step / config.temperature_halflife)
-    return max(decayed, config.temperature_min)
+
+    def __init__(self, max_epochs: int, tol: float, n_iter_no_change: int) -> None:
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.best_loss = math.inf
+        self.epochs_no_improvement = 0
+
+    def update(self, loss: float) -> bool:
+        """Record an epoch's loss; True when training has converged."""
+        # The first epoch always improves on best_loss = inf (the relative
+        # threshold inf - tol * inf would be NaN, which nothing beats).
+        best = self.best_loss
+        if math.isinf(best) or loss < best - self.tol * abs(best):
+            self.epochs_no_improvement = 0
+        else:
+            self.epochs_no_improvement += 1
+        self.best_loss = min(best, loss)
+        return self.epochs_no_improvement >= self.n_iter_no_change
 
 
+Stopping = FixedEpochs | EarlyStopping
+
+
+# ------------------------------------------------------------------- state
 @dataclass
 class TrainingState:
     """What persists between calls: optimizer, step count, history."""
@@ -76,135 +115,32 @@ def make_optimizer(module: GMVAE, learning_rate: float) -> torch.optim.Optimizer
     return torch.optim.Adam(module.parameters(), lr=learning_rate, fused=True)
 
 
-LossFn = Callable[[GMVAE, torch.Tensor, int], LossTerms]
-
-
-def elbo_loss_fn(
-    config: TrainingConfig,
-    generator: torch.Generator,
-    neighbors: NeighborTerm | None = None,
-) -> LossFn:
-    """The negative ELBO of ``config``, with the temperature of the current step.
-
-    With ``neighbors``, batches are row indices into ``neighbors.X`` and the
-    neighbour consistency and balance terms of :class:`NeighborTerm` are
-    added.
-    """
-
-    def loss_fn(module: GMVAE, batch, step: int) -> LossTerms:
-        x, logits, extra = batch, None, None
-        if neighbors is not None:
-            x, logits, extra = neighbors.rows_logits_and_loss(module, batch)
-        terms = module.loss(
-            x,
-            categorical=config.categorical,
-            temperature=temperature_at(step, config),
-            hard=config.hard,
-            generator=generator,
-            weights=config.weights,
-            qy_logits=logits,
-        )
-        if extra is not None:
-            terms.total = terms.total + extra
-        return terms
-
-    return loss_fn
-
-
-def neighbor_loss_fn(term: NeighborTerm) -> LossFn:
-    """The neighbour consistency and balance terms alone, on q(y | x)."""
-
-    def loss_fn(module: GMVAE, batch, step: int) -> LossTerms:
-        _, _, value = term.rows_logits_and_loss(module, batch)
-        zero = torch.zeros_like(value)
-        return LossTerms(zero, zero, value, value)
-
-    return loss_fn
-
-
-@dataclass
-class NeighborTerm:
-    """Neighbour consistency and cluster balance added to the negative ELBO.
-
-    For each sample i of a batch, one of its nearest neighbours j (rows of
-    ``indices``) is drawn, and ``consistency_weight * -log sum_k q(k|x_i)
-    q(k|x_j)`` rewards giving both the same cluster; ``balance_weight *
-    KL(mean_i q(y|x_i) || uniform)`` over the batch keeps that from merging
-    clusters. Neither changes the generative model or its ELBO.
-    """
-
-    X: torch.Tensor
-    indices: torch.Tensor
-    consistency_weight: float
-    balance_weight: float
-    generator: torch.Generator
-
-    def rows_logits_and_loss(
-        self, module: GMVAE, index: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The batch ``X[index]``, its q(y | x) logits, and the terms.
-
-        The batch and its drawn neighbours are gathered in one indexing and
-        go through the cluster encoder as one stacked batch: the same result
-        as two passes, but larger matrix products, which run closer to the
-        hardware's peak, and no copy to stack them.
-        """
-        n_neighbors = self.indices.shape[1]
-        pick = torch.randint(
-            n_neighbors, index.shape, generator=self.generator, device=index.device
-        )
-        rows = self.X.index_select(0, torch.cat([index, self.indices[index, pick]]))
-        batch_size = index.shape[0]
-        logits, neighbor_logits = module.qy_logits(rows).split(batch_size)
-        q_i = torch.softmax(logits, dim=-1)
-        q_j = torch.softmax(neighbor_logits, dim=-1)
-        agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
-        q_mean = q_i.mean(0)
-        balance = (q_mean * torch.log(q_mean.clamp_min(1e-8))).sum() + math.log(
-            q_i.shape[1]
-        )
-        loss = (
-            -self.consistency_weight * torch.log(agreement)
-            + self.balance_weight * balance
-        )
-        return rows[:batch_size], logits, loss
-
-
-def autoencoder_loss_fn(module: GMVAE, batch: torch.Tensor, step: int) -> LossTerms:
-    return module.autoencoder_loss(batch)
-
-
-def alignment_loss_fn(
-    module: GMVAE, batch: tuple[torch.Tensor, torch.Tensor], step: int
-) -> LossTerms:
-    x, target = batch
-    return module.alignment_loss(x, target)
-
-
+# -------------------------------------------------------------------- loop
 def train(
     module: GMVAE,
-    X: torch.Tensor | tuple[torch.Tensor, ...],
-    config: TrainingConfig,
+    data: torch.Tensor | tuple[torch.Tensor, ...],
+    objective: Objective,
     state: TrainingState,
+    stopping: Stopping,
+    config: TrainingConfig,
     generator: torch.Generator,
-    loss_fn: LossFn,
     *,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainingResult:
-    """Run up to ``config.max_epochs`` epochs of Adam on the negative ELBO.
+    """Minimise ``objective`` with ``state.optimizer`` until ``stopping`` says.
 
-    Stops early once the epoch loss has failed to improve by a relative
-    ``tol`` for ``n_iter_no_change`` consecutive epochs. A non-finite epoch
-    loss restores the last finite state and retries with a ten times smaller
-    learning rate, up to ``max_nan_recoveries`` times, then raises
-    ``NonFiniteError`` (a ``FloatingPointError`` and ``ValueError``). Weights
-    that became non-finite in an epoch's last step count as a non-finite
-    loss. ``KeyboardInterrupt`` stops training, keeps the
-    last finite state and returns with ``interrupted=True``.
+    ``data`` holds the rows batches are drawn from (a tuple is indexed
+    together). Each epoch appends a record of the mean loss and of each
+    named term per sample, the objective's epoch metrics and the seconds
+    taken to ``state.history``. A non-finite epoch loss restores the last
+    finite state and retries with a ten times smaller learning rate, up to
+    ``max_nan_recoveries`` times, then raises ``NonFiniteError`` (a
+    ``FloatingPointError`` and ``ValueError``). Weights that became
+    non-finite in an epoch's last step count as a non-finite loss.
+    ``KeyboardInterrupt`` stops training, keeps the last finite state and
+    returns with ``interrupted=True``.
     """
-    n_samples = (X[0] if isinstance(X, tuple) else X).shape[0]
-    best_loss = math.inf
-    epochs_no_improvement = 0
+    n_samples = (data[0] if isinstance(data, tuple) else data).shape[0]
     recoveries = 0
     good = _snapshot(module, state)
     epoch = 0
@@ -212,14 +148,14 @@ def train(
     interrupted = False
     module.train()
     try:
-        while epoch < config.max_epochs:
+        while epoch < stopping.max_epochs:
             tic = time.perf_counter()
-            sums = _run_epoch(module, X, config, state, generator, loss_fn)
+            names, sums = _run_epoch(module, data, objective, state, config, generator)
             values = (sums / n_samples).tolist()  # the one sync per epoch
             if not all(math.isfinite(v) for v in values) or not _finite(module):
                 recoveries += 1
+                _restore(module, state, good)
                 if recoveries > config.max_nan_recoveries:
-                    _restore(module, state, good)
                     raise NonFiniteError(
                         "The training loss became NaN or infinite "
                         f"{recoveries} times, even after lowering the learning "
@@ -227,34 +163,17 @@ def train(
                         "unscaled input with extreme values, or the Bernoulli "
                         "likelihood on data outside [0, 1]."
                     )
-                _restore(module, state, good)
-                for group in state.optimizer.param_groups:
-                    group["lr"] *= 0.1
-                warnings.warn(
-                    "Non-finite training loss; restored the last finite state "
-                    "and lowered the learning rate tenfold.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+                _lower_learning_rate(state)
                 continue
             epoch += 1
-            record = dict(zip(TERMS, values, strict=True))
-            record["temperature"] = temperature_at(state.step, config)
+            record = dict(zip(names, values, strict=True))
+            record.update(objective.epoch_metrics(state.step))
             record["seconds"] = time.perf_counter() - tic
             state.history.append(record)
             good = _snapshot(module, state)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record)
-            # The first epoch always improves on best_loss = inf (the relative
-            # threshold inf - tol * inf would be NaN, which nothing beats).
-            if math.isinf(best_loss) or (
-                record["loss"] < best_loss - config.tol * abs(best_loss)
-            ):
-                epochs_no_improvement = 0
-            else:
-                epochs_no_improvement += 1
-            best_loss = min(best_loss, record["loss"])
-            if epochs_no_improvement >= config.n_iter_no_change:
+            if stopping.update(record["loss"]):
                 converged = True
                 break
     except KeyboardInterrupt:
@@ -271,20 +190,35 @@ def train(
     return TrainingResult(n_epochs=epoch, converged=converged, interrupted=interrupted)
 
 
+def _lower_learning_rate(state: TrainingState) -> None:
+    for group in state.optimizer.param_groups:
+        group["lr"] *= 0.1
+    warnings.warn(
+        "Non-finite training loss; restored the last finite state "
+        "and lowered the learning rate tenfold.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def _run_epoch(
     module: GMVAE,
-    X: torch.Tensor | tuple[torch.Tensor, ...],
-    config: TrainingConfig,
+    data: torch.Tensor | tuple[torch.Tensor, ...],
+    objective: Objective,
     state: TrainingState,
+    config: TrainingConfig,
     generator: torch.Generator,
-    loss_fn: LossFn,
-) -> torch.Tensor:
-    """One pass over ``X`` in a random order; returns summed loss terms."""
-    tensors = X if isinstance(X, tuple) else (X,)
+) -> tuple[list[str], torch.Tensor]:
+    """One pass over ``data`` in a random order.
+
+    Returns the names of the logged values (``"loss"`` first, then the
+    objective's terms) and their sums over the epoch, as one tensor.
+    """
+    tensors = data if isinstance(data, tuple) else (data,)
     n_samples = tensors[0].shape[0]
     device = tensors[0].device
     order = torch.randperm(n_samples, generator=generator, device=device)
-    sums = torch.zeros(len(TERMS), device=device)
+    names, sums = [], None
     # Mixed precision: matrix products in bfloat16, weights, optimizer state
     # and the loss's reductions in float32 (the module casts its outputs).
     autocast = torch.autocast(
@@ -298,22 +232,20 @@ def _run_epoch(
         if len(batch) == 1:
             batch = batch[0]
         with autocast:
-            terms = loss_fn(module, batch, state.step)
-        loss = terms.total.mean()
+            out = objective(module, batch, state.step)
+        loss = out.loss.mean()
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         state.optimizer.step()
         state.step += 1
         with torch.no_grad():
+            if sums is None:
+                names = ["loss", *out.terms]
+                sums = torch.zeros(len(names), device=device)
             sums += torch.stack(
-                [
-                    terms.total.sum(),
-                    terms.reconstruction.sum(),
-                    terms.kl_z.sum(),
-                    terms.kl_y.sum(),
-                ]
+                [out.loss.sum(), *(t.sum() for t in out.terms.values())]
             )
-    return sums
+    return names, sums
 
 
 def _finite(module: GMVAE) -> bool:

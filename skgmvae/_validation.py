@@ -66,3 +66,22 @@ def check_finite_output(values: torch.Tensor, what: str) -> torch.Tensor:
             "same scaling at fit and predict time."
         )
     return values
+
+
+def in_unit_interval(X: np.ndarray) -> bool:
+    """Whether every value of ``X`` lies in [0, 1]."""
+    return bool(X.min() >= 0.0 and X.max() <= 1.0)
+
+
+def check_unit_interval(X: np.ndarray, *, what: str, remedy: str) -> None:
+    """Raise a ``ValueError`` unless ``X`` lies in [0, 1], as Bernoulli needs.
+
+    The message names the range ``what`` (the data or a chunk of it) covers,
+    then the ``remedy``.
+    """
+    if not in_unit_interval(X):
+        raise ValueError(
+            "The Bernoulli likelihood (likelihood='bernoulli') needs every value "
+            f"of X in [0, 1], but {what} ranges over [{X.min():.4g}, "
+            f"{X.max():.4g}]. {remedy}"
+        )

@@ -114,23 +114,26 @@ def test_randomized_search_on_dask_equals_a_local_run(client, data, fast):
 
 def _fit_in_task(X, params):
     """Fit in a Dask task whose process runs torch with two threads."""
-    import skgmvae._estimator as estimator_module
+    import skgmvae._training as training_module
 
-    seen = []
-    original = estimator_module.train
+    seen, objectives = [], []
+    original = training_module._run_epoch
 
-    def spy(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return original(*args, **kwargs)
+    def spy(module, data, objective, *args, **kwargs):
+        # Each call of the training loop trains its own objective object.
+        if not objectives or objectives[-1] is not objective:
+            objectives.append(objective)
+            seen.append(torch.get_num_threads())
+        return original(module, data, objective, *args, **kwargs)
 
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
-    estimator_module.train = spy
+    training_module._run_epoch = spy
     try:
         GMVAEClustering(**params).fit(X)
         after = torch.get_num_threads()
     finally:
-        estimator_module.train = original
+        training_module._run_epoch = original
         torch.set_num_threads(previous)
     return seen, after
 

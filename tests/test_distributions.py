@@ -22,7 +22,7 @@ from skgmvae._distributions import (
     sample_gumbel,
 )
 from skgmvae._estimator import GMVAEClustering
-from skgmvae._training import temperature_at
+from skgmvae._losses import temperature_at
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -294,7 +294,7 @@ def test_gumbel_softmax_straight_through_gradient():
 
 # ----------------------------------------------------- temperature schedule
 def _config(**params):
-    return GMVAEClustering(**params)._training_config(n_samples=100)
+    return GMVAEClustering(**params)._elbo_settings()
 
 
 def test_temperature_schedule_halves_per_halflife():
@@ -317,7 +317,11 @@ def test_temperature_schedule_floor_and_monotone():
 
 def test_temperature_schedule_counts_steps_not_epochs():
     # The same schedule whatever the number of samples per epoch.
-    small = GMVAEClustering(temperature_halflife=40)._training_config(n_samples=10)
-    large = GMVAEClustering(temperature_halflife=40)._training_config(n_samples=10**5)
+    # The settings do not depend on the data; one step is one optimizer step
+    # whatever the batch size, so small and large data sets share it.
+    model = GMVAEClustering(temperature_halflife=40)
+    small = (model._elbo_settings(), model._training_config(n_samples=10))
+    large = (model._elbo_settings(), model._training_config(n_samples=10**5))
+    assert small[1].batch_size != large[1].batch_size
     for step in (0, 13, 40, 500):
-        assert temperature_at(step, small) == temperature_at(step, large)
+        assert temperature_at(step, small[0]) == temperature_at(step, large[0])

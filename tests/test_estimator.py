@@ -18,9 +18,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-import skgmvae._estimator as estimator_module
+import skgmvae._losses as losses_module
+import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
-from skgmvae._module import GMVAE
 
 pytestmark = [
     pytest.mark.filterwarnings("error"),
@@ -51,7 +51,7 @@ def no_training(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("training started before the input was rejected")
 
-    monkeypatch.setattr(estimator_module, "train", fail)
+    monkeypatch.setattr(training_module, "_run_epoch", fail)
 
 
 def _same_rng_state(a, b) -> bool:
@@ -360,14 +360,14 @@ def test_warm_start_rejects_a_different_number_of_features(digits01, fast):
 def test_n_init_keeps_the_best_elbo(digits01, fast, monkeypatch):
     X = digits01[0]
     trained = []
-    original = estimator_module.train
+    original = training_module._run_epoch
 
-    def recording_train(module, *args, **kwargs):
+    def recording_epoch(module, *args, **kwargs):
         if module not in trained:
             trained.append(module)
         return original(module, *args, **kwargs)
 
-    monkeypatch.setattr(estimator_module, "train", recording_train)
+    monkeypatch.setattr(training_module, "_run_epoch", recording_epoch)
     model = _model(fast, n_init=3).fit(X)
     monkeypatch.undo()
     assert len(trained) == 3
@@ -433,13 +433,13 @@ def test_likelihood_auto(digits01, blobs, fast):
 
 
 def test_nan_loss_raises_instead_of_returning_labels(digits01, fast, monkeypatch):
-    def nan_loss(self, x, **kwargs):
-        terms = original(self, x, **kwargs)
-        terms.total = terms.total * torch.nan
-        return terms
+    def nan_loss(module, x, **kwargs):
+        out = original(module, x, **kwargs)
+        out.loss = out.loss * torch.nan
+        return out
 
-    original = GMVAE.loss
-    monkeypatch.setattr(GMVAE, "loss", nan_loss)
+    original = losses_module.negative_elbo
+    monkeypatch.setattr(losses_module, "negative_elbo", nan_loss)
     model = _model(fast)
     with (
         pytest.warns(RuntimeWarning, match="Non-finite training loss"),
@@ -470,17 +470,17 @@ def test_huge_learning_rate_raises_or_gives_a_finite_model(blobs, fast):
 def test_keyboard_interrupt_keeps_a_usable_model(digits01, fast, monkeypatch):
     X = digits01[0]
     calls = {"n": 0}
-    original = GMVAE.loss
+    original = losses_module.negative_elbo
     # One batch per epoch: the third call to the ELBO loss is epoch 3.
     n_epochs_done = 2
 
-    def interrupting_loss(self, x, **kwargs):
+    def interrupting_loss(module, x, **kwargs):
         calls["n"] += 1
         if calls["n"] > n_epochs_done:
             raise KeyboardInterrupt
-        return original(self, x, **kwargs)
+        return original(module, x, **kwargs)
 
-    monkeypatch.setattr(GMVAE, "loss", interrupting_loss)
+    monkeypatch.setattr(losses_module, "negative_elbo", interrupting_loss)
     model = _model(fast, batch_size=X.shape[0], max_iter=10, n_iter_no_change=50)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -572,10 +572,10 @@ def test_partial_fit_first_chunk_smaller_than_n_clusters(digits01, fast):
 def test_keyboard_interrupt_during_the_warm_up(digits01, fast, monkeypatch, stage):
     X = digits01[0]
 
-    def interrupt(self, *args, **kwargs):
+    def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(GMVAE, stage, interrupt)
+    monkeypatch.setattr(losses_module, stage, interrupt)
     model = _model(fast, init_params="gmm")
     with pytest.warns(RuntimeWarning, match="nterrupted"):
         model.fit(X)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import skgmvae._estimator as estimator_module
+import skgmvae._graph as graph_module
+import skgmvae._initialization as initialization_module
+import skgmvae._losses as losses_module
 import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
 from skgmvae._module import GMVAE
@@ -143,7 +145,10 @@ def test_unscaled_data_that_diverges_raises_a_value_error(blobs, fast):
 # ---------------------------------------------------------- interruptions
 @pytest.mark.parametrize(
     ("init_params", "clusterer"),
-    [("graph", "graph_clusters"), ("gmm", "mixture_responsibilities")],
+    [
+        ("graph", (graph_module, "graph_clusters")),
+        ("gmm", (initialization_module, "mixture_responsibilities")),
+    ],
 )
 def test_interrupt_while_finding_the_initial_clusters(
     digits01, fast, monkeypatch, init_params, clusterer
@@ -151,7 +156,7 @@ def test_interrupt_while_finding_the_initial_clusters(
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(estimator_module, clusterer, interrupt)
+    monkeypatch.setattr(*clusterer, interrupt)
     model = _model(fast, init_params=init_params)
     with pytest.warns(RuntimeWarning, match="initial clusters stage"):
         model.fit(digits01[0])
@@ -166,16 +171,16 @@ def test_interrupt_in_a_later_initialisation_keeps_the_best_so_far(
 ):
     X = digits01[0]
     modules: list[GMVAE] = []
-    original = GMVAE.autoencoder_loss
+    original = losses_module.autoencoder_loss
 
-    def interrupt_second(self, x):
-        if self not in modules:
-            modules.append(self)
+    def interrupt_second(module, x):
+        if module not in modules:
+            modules.append(module)
         if len(modules) > 1:
             raise KeyboardInterrupt
-        return original(self, x)
+        return original(module, x)
 
-    monkeypatch.setattr(GMVAE, "autoencoder_loss", interrupt_second)
+    monkeypatch.setattr(losses_module, "autoencoder_loss", interrupt_second)
     model = _model(fast, n_init=3)
     with pytest.warns(RuntimeWarning, match="autoencoder stage"):
         model.fit(X)
@@ -192,10 +197,10 @@ def test_interrupt_in_a_later_initialisation_keeps_the_best_so_far(
 
 
 def test_interrupt_during_the_warm_up_of_partial_fit(digits01, fast, monkeypatch):
-    def interrupt(self, *args, **kwargs):
+    def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(GMVAE, "alignment_loss", interrupt)
+    monkeypatch.setattr(losses_module, "alignment_loss", interrupt)
     model = _model(fast)
     with pytest.warns(RuntimeWarning, match="alignment stage"):
         model.partial_fit(digits01[0][:100])

@@ -10,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 from skgmvae._graph import (
+    GraphSettings,
     embed_graph,
     fuzzy_neighbor_graph,
     graph_clusters,
@@ -61,10 +62,9 @@ def test_graph_clusters_recover_blobs_and_depend_only_on_the_seed():
     def labels(seed):
         return graph_clusters(
             X,
-            distances,
-            indices,
+            (distances, indices),
             5,
-            n_epochs=100,
+            GraphSettings(layout_epochs=100),
             random_state=np.random.RandomState(seed),
             generator=torch.Generator().manual_seed(seed),
         )
@@ -117,9 +117,9 @@ def test_graph_clusters_with_input_neighbors_recover_blobs():
     noisy = np.hstack([X, np.random.RandomState(0).normal(size=(400, 4))])
     labels = graph_clusters(
         X,
-        *_neighbors(X),
+        _neighbors(X),
         5,
-        n_epochs=100,
+        GraphSettings(layout_epochs=100),
         random_state=np.random.RandomState(0),
         generator=torch.Generator().manual_seed(0),
         input_neighbors=_neighbors(noisy),

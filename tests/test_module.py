@@ -18,14 +18,27 @@ from skgmvae._initialization import (
     mixture_responsibilities,
     spectral_responsibilities,
 )
+from skgmvae._losses import (
+    LossOutput,
+    Objective,
+    alignment_loss,
+    autoencoder_loss,
+    exact_negative_elbo,
+    negative_elbo,
+)
 from skgmvae._module import (
     GMVAE,
     LATENT_LOGVAR_FLOOR,
     OBSERVATION_LOGVAR_FLOOR,
-    LossTerms,
     floored_logvar,
 )
-from skgmvae._training import TrainingState, make_optimizer, train
+from skgmvae._training import (
+    EarlyStopping,
+    TrainingConfig,
+    TrainingState,
+    make_optimizer,
+    train,
+)
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -52,11 +65,14 @@ def _data(likelihood: str = "bernoulli", n: int = BATCH) -> torch.Tensor:
     return x if likelihood == "bernoulli" else 3 * x - 1
 
 
-def _assert_terms_shape(terms: LossTerms, n: int) -> None:
-    for name in ("reconstruction", "kl_z", "kl_y", "total"):
-        value = getattr(terms, name)
+def _assert_terms_shape(out: LossOutput, n: int, names=()) -> None:
+    assert set(out.terms) == set(names)
+    for name, value in [("loss", out.loss), *out.terms.items()]:
         assert value.shape == (n,), name
         assert torch.isfinite(value).all(), name
+
+
+ELBO_TERMS = ("reconstruction", "kl_z", "kl_y")
 
 
 # ------------------------------------------------------------------ shapes
@@ -73,10 +89,12 @@ def test_output_shapes(likelihood):
     assert prior_loc.shape == prior_logvar.shape == (K, D)
     assert module.decode(loc).shape == (BATCH, N_FEATURES)
     assert module.embed(x).shape == (BATCH, D)
-    _assert_terms_shape(module.elbo(x, torch.zeros(D)), BATCH)
-    _assert_terms_shape(module.autoencoder_loss(x), BATCH)
+    _assert_terms_shape(
+        exact_negative_elbo(module, x, torch.zeros(D)), BATCH, ELBO_TERMS
+    )
+    _assert_terms_shape(autoencoder_loss(module, x), BATCH, ["reconstruction"])
     target = F.softmax(torch.randn(BATCH, K, generator=_generator(3)), -1)
-    _assert_terms_shape(module.alignment_loss(x, target), BATCH)
+    _assert_terms_shape(alignment_loss(module, x, target), BATCH, ["alignment"])
     log_resp = module.prior_log_responsibilities(loc)
     assert log_resp.shape == (BATCH, K)
     torch.testing.assert_close(log_resp.exp().sum(-1), torch.ones(BATCH))
@@ -89,20 +107,25 @@ def test_output_shapes(likelihood):
 def test_loss_shapes_and_weights(categorical, hard, likelihood):
     module, x = _module(likelihood), _data(likelihood)
     kwargs = dict(categorical=categorical, temperature=0.7, hard=hard)
-    terms = module.loss(x, generator=_generator(5), **kwargs)
-    _assert_terms_shape(terms, BATCH)
+    out = negative_elbo(module, x, generator=_generator(5), **kwargs)
+    _assert_terms_shape(out, BATCH, ELBO_TERMS)
+    terms = out.terms
     torch.testing.assert_close(
-        terms.total, terms.reconstruction + terms.kl_z + terms.kl_y
+        out.loss, terms["reconstruction"] + terms["kl_z"] + terms["kl_y"]
     )
-    torch.testing.assert_close(terms.kl_y, kl_categorical_uniform(module.qy_logits(x)))
-    weighted = module.loss(
-        x, generator=_generator(5), weights=(0.5, 2.0, 3.0), **kwargs
+    torch.testing.assert_close(
+        terms["kl_y"], kl_categorical_uniform(module.qy_logits(x))
+    )
+    weighted = negative_elbo(
+        module, x, generator=_generator(5), weights=(0.5, 2.0, 3.0), **kwargs
     )
     # Same draws, so the unweighted terms agree and only the total changes.
-    torch.testing.assert_close(weighted.reconstruction, terms.reconstruction)
     torch.testing.assert_close(
-        weighted.total,
-        0.5 * terms.reconstruction + 2.0 * terms.kl_z + 3.0 * terms.kl_y,
+        weighted.terms["reconstruction"], terms["reconstruction"]
+    )
+    torch.testing.assert_close(
+        weighted.loss,
+        0.5 * terms["reconstruction"] + 2.0 * terms["kl_z"] + 3.0 * terms["kl_y"],
     )
 
 
@@ -133,9 +156,14 @@ def test_qz_params_all_equals_qz_params_per_cluster():
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_marginal_loss_is_the_weighted_sum_over_clusters(likelihood):
     module, x = _module(likelihood), _data(likelihood)
-    terms = module.loss(
-        x, categorical="marginal", temperature=1.0, hard=False, generator=_generator(9)
-    )
+    terms = negative_elbo(
+        module,
+        x,
+        categorical="marginal",
+        temperature=1.0,
+        hard=False,
+        generator=_generator(9),
+    ).terms
     # The same noise the module draws: one z per sample and cluster.
     eps = torch.randn((BATCH, K, D), generator=_generator(9))
     qy = F.softmax(module.qy_logits(x), -1)
@@ -150,19 +178,24 @@ def test_marginal_loss_is_the_weighted_sum_over_clusters(likelihood):
         kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc[k], prior_logvar[k])
         reconstruction += qy[:, k] * rec_k
         kl_z += qy[:, k] * kl_k
-    torch.testing.assert_close(terms.reconstruction, reconstruction)
-    torch.testing.assert_close(terms.kl_z, kl_z)
+    torch.testing.assert_close(terms["reconstruction"], reconstruction)
+    torch.testing.assert_close(terms["kl_z"], kl_z)
 
 
 def test_elbo_is_deterministic_and_batch_independent():
     module, x = _module(), _data(n=12)
     eps = torch.randn(D, generator=_generator(2))
-    full = module.elbo(x, eps).total
-    torch.testing.assert_close(module.elbo(x, eps).total, full, rtol=0, atol=0)
-    rows = torch.cat([module.elbo(x[i : i + 1], eps).total for i in range(12)])
+    full = exact_negative_elbo(module, x, eps).loss
+    again = exact_negative_elbo(module, x, eps).loss
+    torch.testing.assert_close(again, full, rtol=0, atol=0)
+    rows = torch.cat(
+        [exact_negative_elbo(module, x[i : i + 1], eps).loss for i in range(12)]
+    )
     torch.testing.assert_close(rows, full, rtol=1e-5, atol=1e-5)
     perm = torch.randperm(12, generator=_generator(4))
-    torch.testing.assert_close(module.elbo(x[perm], eps).total, full[perm])
+    torch.testing.assert_close(
+        exact_negative_elbo(module, x[perm], eps).loss, full[perm]
+    )
 
 
 def test_elbo_averages_the_marginal_loss():
@@ -171,15 +204,18 @@ def test_elbo_averages_the_marginal_loss():
     module, x = _module(), _data(n=1)
     x = x.expand(4000, N_FEATURES)
     with torch.no_grad():
-        loss = module.loss(
+        loss = negative_elbo(
+            module,
             x,
             categorical="marginal",
             temperature=1.0,
             hard=False,
             generator=_generator(),
-        ).total
+        ).loss
     eps = torch.randn(4000, D, generator=_generator(11))
-    elbo = torch.stack([module.elbo(x[:1], e).total[0] for e in eps[:500]])
+    elbo = torch.stack(
+        [exact_negative_elbo(module, x[:1], e).loss[0] for e in eps[:500]]
+    )
     stderr = math.sqrt(loss.var() / 4000 + elbo.var() / 500)
     assert abs(float(loss.mean() - elbo.mean())) < 5 * stderr
 
@@ -208,10 +244,15 @@ def test_gumbel_loss_uses_the_hard_one_hot_forward():
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_every_parameter_gets_a_gradient(categorical, likelihood):
     module, x = _module(likelihood), _data(likelihood)
-    terms = module.loss(
-        x, categorical=categorical, temperature=0.5, hard=False, generator=_generator()
+    out = negative_elbo(
+        module,
+        x,
+        categorical=categorical,
+        temperature=0.5,
+        hard=False,
+        generator=_generator(),
     )
-    terms.total.mean().backward()
+    out.loss.mean().backward()
     for name, parameter in module.named_parameters():
         assert parameter.grad is not None, name
         assert torch.isfinite(parameter.grad).all(), name
@@ -273,13 +314,13 @@ def test_alignment_loss_is_the_cross_entropy_to_the_target():
     target = F.softmax(torch.randn(BATCH, K, generator=_generator(3)), -1)
     log_q = F.log_softmax(module.qy_logits(x), -1)
     expected = -(target * log_q).sum(-1)
-    torch.testing.assert_close(module.alignment_loss(x, target).total, expected)
+    torch.testing.assert_close(alignment_loss(module, x, target).loss, expected)
     # Minimised (to the target's entropy) when q(y | x) equals the target.
     with torch.no_grad():
         module.qy_head.weight.zero_()
         module.qy_head.bias.copy_(torch.log(target[0]))
     entropy = -(target[0] * torch.log(target[0])).sum()
-    one = module.alignment_loss(x[:1], target[:1]).total
+    one = alignment_loss(module, x[:1], target[:1]).loss
     torch.testing.assert_close(one, entropy.reshape(1))
 
 
@@ -354,38 +395,41 @@ def test_reset_parameters_depends_only_on_the_generator():
 
 
 # ------------------------------------------------------------ training loop
-def _config(**params):
-    base = dict(max_iter=20, tol=0.0, n_iter_no_change=3, batch_size=BATCH)
-    base.update(params)
-    return GMVAEClustering(**base)._training_config(n_samples=BATCH)
+def _stopping(max_iter=20, tol=0.0, n_iter_no_change=3):
+    return EarlyStopping(max_iter, tol, n_iter_no_change)
 
 
-def _scripted_loss(values):
-    """A loss function whose epoch means follow ``values``, step by step."""
-    calls = {"n": 0}
+class _Scripted(Objective):
+    """An objective whose epoch means follow ``values``, step by step."""
 
-    def loss_fn(module, batch, step):
-        value = values[min(calls["n"], len(values) - 1)]
-        calls["n"] += 1
+    def __init__(self, values):
+        self.values = values
+        self.calls = 0
+
+    def __call__(self, module, batch, step):
+        value = self.values[min(self.calls, len(self.values) - 1)]
+        self.calls += 1
         if isinstance(value, BaseException):
             raise value
         # Zero, but with a gradient: every step moves the parameters.
         s = sum(p.sum() for p in module.parameters())
         anchor = s - s.detach()
         total = anchor + torch.full((batch.shape[0],), float(value))
-        zero = torch.zeros(batch.shape[0])
-        return LossTerms(total, zero, zero, total)
+        return LossOutput(total, {"value": total})
 
-    return loss_fn, calls
+
+LEARNING_RATE = GMVAEClustering().learning_rate_init
 
 
 def _train(values, **params):
     module, x = _module(), _data()
-    config = _config(**params)
-    state = TrainingState(make_optimizer(module, config.learning_rate))
-    loss_fn, calls = _scripted_loss(values)
-    result = train(module, x, config, state, _generator(), loss_fn)
-    return result, state, module, calls
+    state = TrainingState(make_optimizer(module, LEARNING_RATE))
+    objective = _Scripted(values)
+    config = TrainingConfig(batch_size=BATCH)
+    result = train(
+        module, x, objective, state, _stopping(**params), config, _generator()
+    )
+    return result, state, module, objective.calls
 
 
 def test_train_stops_after_n_iter_no_change_epochs_without_improvement():
@@ -421,8 +465,8 @@ def test_train_recovers_from_a_transient_nan():
         result, state, _, _ = _train(values, max_iter=4, n_iter_no_change=10)
     assert result.n_epochs == 4
     assert all(math.isfinite(r["loss"]) for r in state.history)
-    lr = GMVAEClustering().learning_rate_init
-    assert state.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * lr)
+    lr = state.optimizer.param_groups[0]["lr"]
+    assert lr == pytest.approx(0.1 * LEARNING_RATE)
     # The NaN epoch's step was rolled back with the parameters.
     assert state.step == 4
 
@@ -430,14 +474,21 @@ def test_train_recovers_from_a_transient_nan():
 def test_train_raises_after_repeated_nans():
     module, x = _module(), _data()
     before = {k: v.clone() for k, v in module.state_dict().items()}
-    config = _config(max_iter=10)
-    state = TrainingState(make_optimizer(module, config.learning_rate))
-    loss_fn, _ = _scripted_loss([math.inf])
+    state = TrainingState(make_optimizer(module, LEARNING_RATE))
+    config = TrainingConfig(batch_size=BATCH)
     with (
         pytest.warns(RuntimeWarning, match="Non-finite"),
         pytest.raises(FloatingPointError, match="NaN or infinite"),
     ):
-        train(module, x, config, state, _generator(), loss_fn)
+        train(
+            module,
+            x,
+            _Scripted([math.inf]),
+            state,
+            _stopping(max_iter=10),
+            config,
+            _generator(),
+        )
     # The module is left in its last finite state.
     for key, value in module.state_dict().items():
         assert torch.equal(value, before[key]), key

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import skgmvae._estimator as estimator_module
+import skgmvae._losses as losses_module
+import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
-from skgmvae._module import GMVAE
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning",
@@ -29,18 +29,34 @@ def _chunks(X, n):
     return np.array_split(X, n)
 
 
+class _EpochCounts(list):
+    """Epochs run by each call to the training loop, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.objectives = []
+
+    def record(self, objective):
+        # Each call to the training loop trains its own objective object.
+        if self.objectives and self.objectives[-1] is objective:
+            self[-1] += 1
+        else:
+            self.objectives.append(objective)
+            self.append(1)
+
+
 @pytest.fixture
 def train_calls(monkeypatch):
-    """Number of epochs asked of each call to the training loop."""
-    calls: list[int] = []
-    original = estimator_module.train
+    """Number of epochs run by each call to the training loop."""
+    counts = _EpochCounts()
+    original = training_module._run_epoch
 
-    def spy(module, X, config, *args, **kwargs):
-        calls.append(config.max_epochs)
-        return original(module, X, config, *args, **kwargs)
+    def spy(module, data, objective, *args, **kwargs):
+        counts.record(objective)
+        return original(module, data, objective, *args, **kwargs)
 
-    monkeypatch.setattr(estimator_module, "train", spy)
-    return calls
+    monkeypatch.setattr(training_module, "_run_epoch", spy)
+    return counts
 
 
 def test_first_call_builds_the_model_and_warms_up_on_the_chunk(
@@ -59,7 +75,7 @@ def test_first_call_builds_the_model_and_warms_up_on_the_chunk(
     assert model.likelihood_ == "bernoulli"
     assert math.isfinite(model.lower_bound_)
     assert not model.converged_
-    steps = model._step
+    steps = model.n_steps_
     assert steps == math.ceil(100 / fast["batch_size"])
 
     model.partial_fit(second)
@@ -67,7 +83,7 @@ def test_first_call_builds_the_model_and_warms_up_on_the_chunk(
     assert model.n_iter_ == len(model.history_) == 2
     assert model.labels_.shape == (80,)
     np.testing.assert_array_equal(model.labels_, model.predict(second))
-    assert model._step == steps + math.ceil(80 / fast["batch_size"])
+    assert model.n_steps_ == steps + math.ceil(80 / fast["batch_size"])
 
 
 def test_random_init_has_no_warm_up(digits01, fast, train_calls):
@@ -86,7 +102,7 @@ def test_temperature_and_optimizer_continue_across_calls(digits01, fast):
     assert all(b < a for a, b in zip(temperatures, temperatures[1:], strict=False))
     # Adam's step count is that of all mini-batches seen so far.
     adam_steps = {int(s["step"]) for s in model._optimizer_state["state"].values()}
-    assert adam_steps == {model._step} == {5 * 3}
+    assert adam_steps == {model.n_steps_} == {5 * 3}
 
 
 def test_chunks_train_the_model(digits01, fast):
@@ -128,26 +144,26 @@ def test_fit_after_partial_fit_starts_over_unless_warm_start(digits01, fast):
     assert model.labels_.shape == (X.shape[0],)
 
     model = _model(fast, warm_start=True).partial_fit(X[:100])
-    module, step = model.module_, model._step
+    module, step = model.module_, model.n_steps_
     model.fit(X)
     assert model.module_ is module
     assert len(model.history_) == 1 + fast["max_iter"]
-    assert model._step > step
+    assert model.n_steps_ > step
 
 
 def test_nan_in_a_later_chunk_keeps_the_previous_model(digits01, fast, monkeypatch):
     X = digits01[0]
     model = _model(fast).partial_fit(X[:100])
     proba = model.predict_proba(X)
-    n_iter, step = model.n_iter_, model._step
-    original = GMVAE.loss
+    n_iter, step = model.n_iter_, model.n_steps_
+    original = losses_module.negative_elbo
 
-    def nan_loss(self, x, **kwargs):
-        terms = original(self, x, **kwargs)
-        terms.total = terms.total * torch.nan
-        return terms
+    def nan_loss(module, x, **kwargs):
+        out = original(module, x, **kwargs)
+        out.loss = out.loss * torch.nan
+        return out
 
-    monkeypatch.setattr(GMVAE, "loss", nan_loss)
+    monkeypatch.setattr(losses_module, "negative_elbo", nan_loss)
     with (
         pytest.warns(RuntimeWarning, match="Non-finite training loss"),
         pytest.raises(ValueError, match="NaN or infinite"),
@@ -155,17 +171,17 @@ def test_nan_in_a_later_chunk_keeps_the_previous_model(digits01, fast, monkeypat
         model.partial_fit(X[100:200])
     monkeypatch.undo()
     np.testing.assert_array_equal(model.predict_proba(X), proba)
-    assert (model.n_iter_, model._step) == (n_iter, step)
+    assert (model.n_iter_, model.n_steps_) == (n_iter, step)
 
 
 def test_nan_in_the_first_chunk_leaves_the_model_unfitted(digits01, fast, monkeypatch):
-    def nan_autoencoder(self, x):
-        terms = original(self, x)
-        terms.total = terms.total * torch.nan
-        return terms
+    def nan_autoencoder(module, x):
+        out = original(module, x)
+        out.loss = out.loss * torch.nan
+        return out
 
-    original = GMVAE.autoencoder_loss
-    monkeypatch.setattr(GMVAE, "autoencoder_loss", nan_autoencoder)
+    original = losses_module.autoencoder_loss
+    monkeypatch.setattr(losses_module, "autoencoder_loss", nan_autoencoder)
     model = _model(fast)
     with (
         pytest.warns(RuntimeWarning, match="Non-finite training loss"),
@@ -181,10 +197,10 @@ def test_interrupted_chunk_keeps_the_previous_model(digits01, fast, monkeypatch)
     model = _model(fast).partial_fit(X[:100])
     proba = model.predict_proba(X)
 
-    def interrupt(self, x, **kwargs):
+    def interrupt(module, x, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(GMVAE, "loss", interrupt)
+    monkeypatch.setattr(losses_module, "negative_elbo", interrupt)
     with pytest.warns(RuntimeWarning, match="nterrupted"):
         model.partial_fit(X[100:200])
     monkeypatch.undo()
@@ -223,7 +239,7 @@ def test_streaming_a_memmap_keeps_memory_bounded(tmp_path, fast):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert model.n_iter_ == n_samples // chunk
-    assert model._step == (n_samples // chunk) * 4
+    assert model.n_steps_ == (n_samples // chunk) * 4
     # A handful of chunk-sized float32 buffers (3 MB each), not the data
     # (63 MB as float32).
     assert peak < 5 * chunk * n_features * 4

@@ -11,8 +11,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-import skgmvae._estimator as estimator_module
 import skgmvae._threads as threads_module
+import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
 from skgmvae._threads import dask_task_threads, thread_limit, torch_threads
 
@@ -35,13 +35,17 @@ def two_threads():
 def seen_by_train(monkeypatch):
     """torch.get_num_threads() at each call of the training loop during fit."""
     seen: list[int] = []
-    original = estimator_module.train
+    objectives = []
+    original = training_module._run_epoch
 
-    def spy(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return original(*args, **kwargs)
+    def spy(module, data, objective, *args, **kwargs):
+        # Each call of the training loop trains its own objective object.
+        if not objectives or objectives[-1] is not objective:
+            objectives.append(objective)
+            seen.append(torch.get_num_threads())
+        return original(module, data, objective, *args, **kwargs)
 
-    monkeypatch.setattr(estimator_module, "train", spy)
+    monkeypatch.setattr(training_module, "_run_epoch", spy)
     return seen
 
 

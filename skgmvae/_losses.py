@@ -1,0 +1,305 @@
+"""Every objective the GMVAE is trained on, with its terms named.
+
+Each loss function maps a batch to a :class:`LossOutput`: the per-sample
+value the optimizer minimises and the named terms it is made of, so the
+training loop can log any objective without knowing it. The objectives
+(:class:`ElboObjective` and the warm-up's :class:`AutoencoderObjective`,
+:class:`AlignmentObjective` and :class:`NeighborObjective`) bind a loss to
+its settings and are what :func:`skgmvae._training.train` receives.
+
+Per-sample terms of the negative ELBO, for a batch of ``x``:
+
+- ``reconstruction``: ``-log p(x | z)``;
+- ``kl_z``: ``log q(z | x, y) - log p(z | y)`` at the sampled ``z``;
+- ``kl_y``: ``KL(q(y | x) || p(y))``.
+
+The neighbour terms (``consistency`` and ``balance``) are not part of the
+generative model; they shape ``q(y | x)`` only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from skgmvae._distributions import gumbel_softmax, kl_categorical_uniform, log_normal
+from skgmvae._module import GMVAE, Categorical
+
+# Seed of the fixed noise vector shared by all samples in the exact ELBO.
+_SCORE_NOISE_SEED = 0
+
+
+@dataclass
+class LossOutput:
+    """Per-sample loss and its named terms, each of shape ``(batch,)``.
+
+    ``loss`` is what the optimizer minimises (its batch mean). ``terms``
+    holds the parts worth logging, by name: the unweighted ELBO terms, and
+    the neighbour terms as added to the loss.
+    """
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------- the ELBO
+@dataclass(frozen=True)
+class ElboSettings:
+    """How the negative ELBO is estimated and weighted during training."""
+
+    categorical: Categorical = "gumbel"
+    hard: bool = False
+    temperature_init: float = 1.0
+    temperature_min: float = 0.5
+    temperature_halflife: float = 2000.0
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+def temperature_at(step: int, settings: ElboSettings) -> float:
+    """Gumbel-Softmax temperature after ``step`` optimizer steps.
+
+    Exponential decay counted in steps, not epochs, so a small data set gets
+    the same schedule per update as a large one.
+    """
+    decayed = settings.temperature_init * 0.5 ** (step / settings.temperature_halflife)
+    return max(decayed, settings.temperature_min)
+
+
+def negative_elbo(
+    module: GMVAE,
+    x: torch.Tensor,
+    *,
+    categorical: Categorical,
+    temperature: float,
+    hard: bool,
+    generator: torch.Generator | None,
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    qy_logits: torch.Tensor | None = None,
+) -> LossOutput:
+    """Single-sample estimate of the weighted negative ELBO of a batch.
+
+    ``categorical="gumbel"`` draws one relaxed y per sample (the reference
+    GMVAE); ``"marginal"`` sums exactly over the K values of y, weighted by
+    q(y | x), and draws one z per value. ``qy_logits``, if given, are the
+    logits of q(y | x) for ``x``, already computed by the caller.
+    """
+    logits = module.qy_logits(x) if qy_logits is None else qy_logits
+    prior_loc, prior_logvar = module.prior_params()
+    if categorical == "gumbel":
+        y = gumbel_softmax(logits, temperature, hard=hard, generator=generator)
+        loc, logvar = module.qz_params(x, y)
+        z = _reparameterize(loc, logvar, generator)
+        reconstruction = -module.log_px(x, module.decode(z))
+        kl_z = log_normal(z, loc, logvar) - log_normal(
+            z, y @ prior_loc, y @ prior_logvar
+        )
+    else:
+        qy = F.softmax(logits, dim=-1)
+        loc, logvar = module.qz_params_all(x)
+        z = _reparameterize(loc, logvar, generator)
+        rec_k = -module.log_px(x.unsqueeze(1), module.decode(z))
+        kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
+        reconstruction = (qy * rec_k).sum(-1)
+        kl_z = (qy * kl_k).sum(-1)
+    kl_y = kl_categorical_uniform(logits)
+    w_rec, w_z, w_y = weights
+    total = w_rec * reconstruction + w_z * kl_z + w_y * kl_y
+    return LossOutput(
+        total, {"reconstruction": reconstruction, "kl_z": kl_z, "kl_y": kl_y}
+    )
+
+
+def _reparameterize(
+    loc: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
+    eps = torch.randn(
+        loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
+    )
+    return loc + eps * torch.exp(0.5 * logvar)
+
+
+@torch.no_grad()
+def exact_negative_elbo(
+    module: GMVAE, x: torch.Tensor, eps: torch.Tensor
+) -> LossOutput:
+    """Negative ELBO per sample, y summed out exactly and z = loc + std * eps.
+
+    ``eps`` has shape ``(latent_dim,)`` and is shared by every sample, so the
+    result is a deterministic, batch-independent Monte Carlo estimate (common
+    random numbers): what ``score`` and ``lower_bound_`` report.
+    """
+    logits = module.qy_logits(x)
+    qy = F.softmax(logits, dim=-1)
+    loc, logvar = module.qz_params_all(x)
+    z = loc + eps * torch.exp(0.5 * logvar)
+    prior_loc, prior_logvar = module.prior_params()
+    rec = -(qy * module.log_px(x.unsqueeze(1), module.decode(z))).sum(-1)
+    kl_z = (
+        qy * (log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar))
+    ).sum(-1)
+    kl_y = kl_categorical_uniform(logits)
+    return LossOutput(
+        rec + kl_z + kl_y, {"reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}
+    )
+
+
+def score_noise(module: GMVAE) -> torch.Tensor:
+    """The fixed noise vector of :func:`exact_negative_elbo`, on the module's device."""
+    generator = torch.Generator().manual_seed(_SCORE_NOISE_SEED)
+    eps = torch.randn(module.latent_dim, generator=generator)
+    return eps.to(module.prior_loc.device)
+
+
+# ------------------------------------------------------- warm-up objectives
+def autoencoder_loss(module: GMVAE, x: torch.Tensor) -> LossOutput:
+    """Reconstruction loss of the deterministic autoencoder x -> m(x, .) -> x.
+
+    Warms up the encoder of z and the decoder before the mixture is fitted:
+    y enters as the uniform vector, so no cluster is favoured.
+    """
+    reconstruction = -module.log_px(x, module.decode(module.autoencoder_code(x)))
+    return LossOutput(reconstruction, {"reconstruction": reconstruction})
+
+
+def alignment_loss(module: GMVAE, x: torch.Tensor, target: torch.Tensor) -> LossOutput:
+    """Cross-entropy from initial cluster probabilities ``target`` to q(y | x).
+
+    Teaches the cluster encoder the clusters the prior was initialised with,
+    so that joint training starts from them instead of from a random
+    q(y | x), which tends to collapse all data into one cluster.
+    """
+    cross_entropy = -(target * F.log_softmax(module.qy_logits(x), dim=-1)).sum(-1)
+    return LossOutput(cross_entropy, {"alignment": cross_entropy})
+
+
+@dataclass
+class NeighborTerms:
+    """Neighbour consistency and cluster balance, computed on q(y | x).
+
+    For each sample i of a batch, one of its nearest neighbours j (rows of
+    ``indices``) is drawn, and ``consistency_weight * -log sum_k q(k|x_i)
+    q(k|x_j)`` rewards giving both the same cluster; ``balance_weight *
+    KL(mean_i q(y|x_i) || uniform)`` over the batch keeps that from merging
+    clusters. Neither changes the generative model or its ELBO.
+    """
+
+    X: torch.Tensor
+    indices: torch.Tensor
+    consistency_weight: float
+    balance_weight: float
+    generator: torch.Generator
+
+    def __call__(
+        self, module: GMVAE, index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rows ``X[index]``, their q(y | x) logits, and both terms.
+
+        The batch and its drawn neighbours are gathered in one indexing and
+        go through the cluster encoder as one stacked batch: the same result
+        as two passes, but larger matrix products, which run closer to the
+        hardware's peak. The consistency term is per sample, the balance
+        term one value for the batch.
+        """
+        n_neighbors = self.indices.shape[1]
+        pick = torch.randint(
+            n_neighbors, index.shape, generator=self.generator, device=index.device
+        )
+        rows = self.X.index_select(0, torch.cat([index, self.indices[index, pick]]))
+        batch_size = index.shape[0]
+        logits, neighbor_logits = module.qy_logits(rows).split(batch_size)
+        q_i = torch.softmax(logits, dim=-1)
+        q_j = torch.softmax(neighbor_logits, dim=-1)
+        agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
+        q_mean = q_i.mean(0)
+        balance = (q_mean * torch.log(q_mean.clamp_min(1e-8))).sum() + math.log(
+            q_i.shape[1]
+        )
+        consistency = -self.consistency_weight * torch.log(agreement)
+        return rows[:batch_size], logits, consistency, self.balance_weight * balance
+
+
+# ----------------------------------------------------------------- objectives
+class Objective:
+    """A training objective: ``objective(module, batch, step) -> LossOutput``.
+
+    ``batch`` holds the rows the training loop gathered from its data (a
+    tensor, or a tuple of tensors); ``step`` counts optimizer steps.
+    ``epoch_metrics`` adds values such as a schedule's current setting to
+    each epoch's record.
+    """
+
+    def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
+        raise NotImplementedError
+
+    def epoch_metrics(self, step: int) -> dict[str, float]:
+        return {}
+
+
+@dataclass
+class ElboObjective(Objective):
+    """The weighted negative ELBO, plus the neighbour terms when given.
+
+    With ``neighbors``, batches are row indices into ``neighbors.X``: the
+    batch is gathered together with its drawn neighbours.
+    """
+
+    settings: ElboSettings
+    generator: torch.Generator
+    neighbors: NeighborTerms | None = None
+
+    def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
+        x, logits = batch, None
+        if self.neighbors is not None:
+            x, logits, consistency, balance = self.neighbors(module, batch)
+        settings = self.settings
+        out = negative_elbo(
+            module,
+            x,
+            categorical=settings.categorical,
+            temperature=temperature_at(step, settings),
+            hard=settings.hard,
+            generator=self.generator,
+            weights=settings.weights,
+            qy_logits=logits,
+        )
+        if self.neighbors is not None:
+            out.loss = out.loss + (consistency + balance)
+            out.terms["consistency"] = consistency
+            out.terms["balance"] = balance.expand_as(consistency)
+        return out
+
+    def epoch_metrics(self, step: int) -> dict[str, float]:
+        return {"temperature": temperature_at(step, self.settings)}
+
+
+class AutoencoderObjective(Objective):
+    """:func:`autoencoder_loss` on batches of rows."""
+
+    def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
+        return autoencoder_loss(module, batch)
+
+
+class AlignmentObjective(Objective):
+    """:func:`alignment_loss` on batches of ``(rows, target probabilities)``."""
+
+    def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
+        x, target = batch
+        return alignment_loss(module, x, target)
+
+
+@dataclass
+class NeighborObjective(Objective):
+    """The neighbour terms alone, on batches of row indices."""
+
+    neighbors: NeighborTerms
+
+    def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
+        _, _, consistency, balance = self.neighbors(module, batch)
+        loss = consistency + balance
+        return LossOutput(
+            loss,
+            {"consistency": consistency, "balance": balance.expand_as(consistency)},
+        )

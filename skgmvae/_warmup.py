@@ -1,0 +1,245 @@
+"""The warm-up: from random weights to a model that starts from good clusters.
+
+Training the ELBO from random weights tends to merge clusters. The warm-up
+runs, before it, a sequence of named stages on one :class:`WarmupContext`:
+
+1. ``autoencoder``: ``pretrain_epochs`` epochs train the z-encoder and the
+   decoder as a deterministic autoencoder.
+2. ``codes``: the latent space is re-expressed so that the codes of the
+   training data have zero mean and unit variance per dimension.
+3. ``neighbour search``: each code's nearest neighbours, for the graph start
+   and the neighbour terms.
+4. ``initial clusters``: the codes are clustered by the start method
+   (:func:`skgmvae._initialization.initial_clusters`) and the cluster priors
+   p(z | y) are set from those clusters.
+5. ``alignment``: q(y | x) learns these clusters, for at least
+   ``qy_stage_epochs`` epochs and ``qy_stage_min_steps`` optimizer steps.
+6. ``neighbors`` (with the neighbour terms on): as many epochs train q(y | x)
+   on the neighbour terms alone, and the priors are refitted to the clusters
+   q(y | x) then gives, so that the ELBO starts from clusters the neighbour
+   terms agree with.
+
+:func:`run_warmup` runs the stages and stops at the first one a
+``KeyboardInterrupt`` cuts, leaving the model as the last completed step
+left it; each stage can also be called on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from skgmvae._initialization import StartSettings, gaussian_moments, initial_clusters
+from skgmvae._losses import (
+    AlignmentObjective,
+    AutoencoderObjective,
+    NeighborObjective,
+    NeighborTerms,
+    Objective,
+)
+from skgmvae._module import GMVAE
+from skgmvae._neighbors import nearest_neighbors
+from skgmvae._tensors import map_chunks, module_device
+from skgmvae._training import (
+    FixedEpochs,
+    TrainingConfig,
+    TrainingState,
+    make_optimizer,
+    train,
+)
+
+
+@dataclass(frozen=True)
+class WarmupSettings:
+    """The warm-up's fixed choices.
+
+    ``qy_stage_epochs`` caps the epochs of each q(y | x) stage (at most the
+    autoencoder's); the alignment stage takes at least
+    ``qy_stage_min_steps`` optimizer steps, because on small data ten epochs
+    are too few steps for q(y | x) to learn the initial clusters.
+    ``n_neighbors`` neighbours per code are searched. q(z | x, y) starts
+    with ``posterior_variance_ratio`` times the clusters' mean variance, so
+    that the z term starts small instead of dominating the first steps and
+    merging the clusters.
+    """
+
+    qy_stage_epochs: int = 10
+    qy_stage_min_steps: int = 300
+    n_neighbors: int = 10
+    posterior_variance_ratio: float = 0.1
+    start: StartSettings = field(default_factory=StartSettings)
+
+
+@dataclass
+class WarmupContext:
+    """What the warm-up stages read, and what they leave for the next ones.
+
+    ``method`` is the start method (``"graph"``, ``"gmm"`` or
+    ``"spectral"``); ``neighbor_weights`` the weights of the consistency and
+    balance terms, or None for no neighbour stage. The stages fill in
+    ``codes`` (standardized, float32), ``code_neighbors`` (distances and
+    indices), ``responsibilities`` and ``neighbor_indices``.
+    """
+
+    module: GMVAE
+    X: torch.Tensor
+    method: str
+    pretrain_epochs: int
+    neighbor_weights: tuple[float, float] | None
+    config: TrainingConfig
+    learning_rate: float
+    random_state: np.random.RandomState
+    generator: torch.Generator
+    settings: WarmupSettings = field(default_factory=WarmupSettings)
+    verbose: int = 0
+    codes: np.ndarray | None = None
+    code_neighbors: tuple[np.ndarray, np.ndarray] | None = None
+    responsibilities: np.ndarray | None = None
+    neighbor_indices: torch.Tensor | None = None
+
+
+@dataclass
+class WarmupResult:
+    """The stage a ``KeyboardInterrupt`` cut (or None), and the neighbours
+    of the neighbour terms (None without them or after an interruption)."""
+
+    interrupted_stage: str | None = None
+    neighbor_indices: torch.Tensor | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupted_stage is not None
+
+
+# ------------------------------------------------------------------ stages
+def pretrain_autoencoder(ctx: WarmupContext) -> None:
+    """Train the z-encoder and decoder as an autoencoder."""
+    _train_stage(ctx, "autoencoder", ctx.X, AutoencoderObjective(), ctx.pretrain_epochs)
+
+
+def embed_codes(ctx: WarmupContext) -> None:
+    """Standardize the latent space on the training codes; keep the codes."""
+    module = ctx.module
+    device = module_device(module)
+    codes = map_chunks(module.autoencoder_embed, ctx.X)
+    mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
+    module.standardize_latent(mean.to(device), std.to(device))
+    ctx.codes = ((codes - mean) / std).numpy()
+
+
+def search_neighbors(ctx: WarmupContext) -> None:
+    """Each code's nearest neighbours, where the start or the terms use them."""
+    if ctx.method == "graph" or ctx.neighbor_weights is not None:
+        ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
+
+
+def find_initial_clusters(ctx: WarmupContext) -> None:
+    """Cluster the codes and set the cluster priors p(z | y) from them."""
+    X = ctx.X.cpu().numpy() if ctx.method == "graph" else None
+    ctx.responsibilities = initial_clusters(
+        ctx.method,
+        ctx.codes,
+        ctx.module.n_clusters,
+        ctx.settings.start,
+        code_neighbors=ctx.code_neighbors,
+        X=X,
+        random_state=ctx.random_state,
+    )
+    set_prior_from_clusters(ctx, ctx.responsibilities)
+
+
+def align_clusters(ctx: WarmupContext) -> None:
+    """Teach q(y | x) the initial clusters (cross-entropy to them)."""
+    steps_per_epoch = math.ceil(ctx.X.shape[0] / ctx.config.batch_size)
+    min_epochs = math.ceil(ctx.settings.qy_stage_min_steps / steps_per_epoch)
+    n_epochs = max(_qy_stage_epochs(ctx), min_epochs)
+    targets = torch.as_tensor(
+        ctx.responsibilities, dtype=torch.float32, device=ctx.X.device
+    )
+    _train_stage(ctx, "alignment", (ctx.X, targets), AlignmentObjective(), n_epochs)
+
+
+def train_neighbor_terms(ctx: WarmupContext) -> None:
+    """Train q(y | x) on the neighbour terms, then refit the priors to it."""
+    if ctx.neighbor_weights is None:
+        return
+    device = ctx.X.device
+    indices = torch.as_tensor(ctx.code_neighbors[1], device=device)
+    terms = NeighborTerms(ctx.X, indices, *ctx.neighbor_weights, ctx.generator)
+    index = torch.arange(ctx.X.shape[0], device=device)
+    objective = NeighborObjective(terms)
+    _train_stage(ctx, "neighbors", index, objective, _qy_stage_epochs(ctx))
+    resp = map_chunks(ctx.module.qy_probs, ctx.X)
+    set_prior_from_clusters(ctx, resp.double().numpy())
+    ctx.neighbor_indices = indices
+
+
+STAGES: tuple[tuple[str, Callable[[WarmupContext], None]], ...] = (
+    ("autoencoder", pretrain_autoencoder),
+    ("codes", embed_codes),
+    ("neighbour search", search_neighbors),
+    ("initial clusters", find_initial_clusters),
+    ("alignment", align_clusters),
+    ("neighbors", train_neighbor_terms),
+)
+
+
+def run_warmup(ctx: WarmupContext) -> WarmupResult:
+    """Run every stage in turn; stop at the first one an interrupt cuts."""
+    for name, stage in STAGES:
+        try:
+            stage(ctx)
+        except KeyboardInterrupt:
+            return WarmupResult(interrupted_stage=name)
+    return WarmupResult(neighbor_indices=ctx.neighbor_indices)
+
+
+# ----------------------------------------------------------------- helpers
+def set_prior_from_clusters(ctx: WarmupContext, resp: np.ndarray) -> None:
+    """Fit p(z | y) to the codes' clusters ``resp`` and narrow q(z | x, y)."""
+    module = ctx.module
+    device = module_device(module)
+    codes = ctx.codes.astype(np.float64)
+    means, var = gaussian_moments(codes, resp, reg_covar=ctx.settings.start.reg_covar)
+    var = torch.as_tensor(var, dtype=torch.float32, device=device)
+    module.set_prior(torch.as_tensor(means, dtype=torch.float32, device=device), var)
+    module.set_posterior_variance(ctx.settings.posterior_variance_ratio * var.mean(0))
+
+
+def _qy_stage_epochs(ctx: WarmupContext) -> int:
+    return min(ctx.pretrain_epochs, ctx.settings.qy_stage_epochs)
+
+
+def _train_stage(
+    ctx: WarmupContext, name: str, data, objective: Objective, n_epochs: int
+) -> None:
+    """Train ``objective`` for ``n_epochs`` with a fresh optimizer.
+
+    Raises ``KeyboardInterrupt`` again when the training loop was
+    interrupted (it has already restored the last completed epoch).
+    """
+    state = TrainingState(make_optimizer(ctx.module, ctx.learning_rate))
+
+    def report(epoch: int, record: dict[str, float]) -> None:
+        if ctx.verbose:
+            print(
+                f"Warm-up ({name}) epoch {epoch}: loss {record['loss']:.4f}, "
+                f"{record['seconds']:.2f} s"
+            )
+
+    result = train(
+        ctx.module,
+        data,
+        objective,
+        state,
+        FixedEpochs(n_epochs),
+        ctx.config,
+        ctx.generator,
+        on_epoch_end=report,
+    )
+    if result.interrupted:
+        raise KeyboardInterrupt
