@@ -1,31 +1,21 @@
-"""Environment record, per-run measurements, summaries and output files.
+"""Per-run records, summaries, tables and output files of ``run.py``.
 
-Helpers of ``benchmarks/run.py``: nothing here fits a model.
+Helpers of ``benchmarks/run.py``: nothing here fits a model. The environment
+record and the memory readings are in ``bench_env.py``, shared with the
+other benchmark scripts.
 """
 
 from __future__ import annotations
 
 import csv
-import ctypes
-import ctypes.util
-import datetime as dt
-import gc
 import json
 import math
-import os
-import platform
-import resource
-import shlex
-import subprocess
-import sys
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import bench_env
 import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Columns of runs.csv, in order; one row per (data set, method, seed).
 RUN_FIELDS = (
@@ -53,195 +43,6 @@ RUN_FIELDS = (
 
 # Metrics summarised as mean, standard deviation and worst (min) over seeds.
 SCORES = ("acc", "nmi", "ari")
-
-
-# ------------------------------------------------------------- environment
-def environment_info(command: str) -> dict[str, Any]:
-    """Versions, hardware, thread settings, git commit, date and command."""
-    import scipy
-    import sklearn
-    import torch
-
-    import skgmvae
-
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "skgmvae": skgmvae.__version__,
-        "skgmvae_path": str(Path(skgmvae.__file__).parent),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "matplotlib": _optional_version("matplotlib"),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": _usable_cpus(),
-        "torch_threads": torch.get_num_threads(),
-        "blas_threads": _blas_threads(),
-        "thread_env": {
-            key: os.environ[key]
-            for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-            if key in os.environ
-        },
-        "cuda_available": torch.cuda.is_available(),
-        "cuda_version": torch.version.cuda,
-        "gpu_model": _gpu_model(torch),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_changes": _git_changes(),
-    }
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name, from /proc/cpuinfo where available."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _optional_version(module: str) -> str | None:
-    try:
-        return __import__(module).__version__
-    except ImportError:
-        return None
-
-
-def _usable_cpus() -> int | None:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count()
-
-
-def _blas_threads() -> list[dict[str, Any]]:
-    from threadpoolctl import threadpool_info
-
-    return [
-        {
-            key: pool.get(key)
-            for key in ("user_api", "internal_api", "prefix", "num_threads")
-        }
-        for pool in threadpool_info()
-    ]
-
-
-def _gpu_model(torch) -> str | None:
-    if not torch.cuda.is_available():
-        return None
-    return ", ".join(
-        torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-    )
-
-
-def _git(*args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.rstrip()
-
-
-def _git_changes() -> list[str] | None:
-    """Tracked files with uncommitted changes, None outside a git checkout."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    if status is None:
-        return None
-    return [line[3:] for line in status.splitlines() if line.strip()]
-
-
-# ------------------------------------------------------------------ memory
-def current_rss_bytes() -> int | None:
-    """Resident set size of this process from /proc (Linux), else None."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as handle:
-            resident_pages = int(handle.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return resident_pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap memory back to the system.
-
-    Run before each measurement so that memory freed by earlier runs, and
-    still held by the C allocator, does not hide the next run's needs.
-    ``malloc_trim`` exists only in glibc; elsewhere only ``gc.collect`` runs.
-    """
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def max_rss_mb() -> float:
-    """Process high-water mark of resident memory (``ru_maxrss``), in MiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-class PeakMemory:
-    """Peak increase of resident memory over a block, sampled in a thread.
-
-    The resident set size is read from ``/proc/self/statm`` every
-    ``interval`` seconds while the block runs; ``increase_mb`` is the
-    highest reading minus the reading on entry. Short peaks between two
-    readings can be missed, and memory that the allocator kept from earlier
-    work is not counted again, so this is a lower bound on what the block
-    needs on its own. ``None`` where ``/proc`` is unavailable.
-    """
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.start: int | None = None
-        self.peak: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self.start = self.peak = current_rss_bytes()
-        if self.start is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.start is not None:
-            self._stop.set()
-            self._thread.join()
-            self._update()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._update()
-
-    def _update(self) -> None:
-        rss = current_rss_bytes()
-        if rss is not None and self.peak is not None:
-            self.peak = max(self.peak, rss)
-
-    @property
-    def increase_mb(self) -> float | None:
-        if self.start is None or self.peak is None:
-            return None
-        return (self.peak - self.start) / 2**20
 
 
 # ----------------------------------------------------------------- summary
@@ -360,19 +161,10 @@ def results_markdown(
     figures: Iterable[str],
 ) -> str:
     """The content of results.md: command, environment, table, notes."""
-    gpu = env["gpu_model"] or "none"
     lines = [
         "# Clustering benchmark",
         "",
-        f"- Date (UTC): {env['date']}",
-        f"- Command: `{env['command']}`",
-        f"- CPU: {env['cpu_model']} ({env['cpus_usable']} usable cores, "
-        f"torch threads {env['torch_threads']}); GPU: {gpu}",
-        f"- Versions: skgmvae {env['skgmvae']}, torch {env['torch']}, "
-        f"scikit-learn {env['sklearn']}, numpy {env['numpy']}, "
-        f"Python {env['python']}",
-        f"- Git commit: {env['git_commit'] or 'unknown'}"
-        + _changes_note(env["git_changes"]),
+        *bench_env.environment_markdown(env),
         "",
         table,
         "",
@@ -389,13 +181,6 @@ def results_markdown(
     if figures:
         lines += ["", "Figures:", ""] + [f"- ![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
-
-
-def _changes_note(changes: list[str] | None) -> str:
-    if not changes:
-        return ""
-    shown = ", ".join(changes[:8]) + (", ..." if len(changes) > 8 else "")
-    return f" with uncommitted changes to {shown}"
 
 
 # ------------------------------------------------------------------ files
@@ -433,8 +218,3 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return " | ".join(str(item) for item in value)
     return "" if value is None else value
-
-
-def command_line(argv: Sequence[str]) -> str:
-    """How the benchmark was invoked, as a shell command."""
-    return shlex.join(["python", "benchmarks/run.py", *argv])

@@ -37,6 +37,7 @@ for _path in (str(HERE), str(REPO_ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+import bench_env
 import bench_figures
 import bench_report
 import numpy as np
@@ -275,10 +276,10 @@ def run_one(
     cuda = method in GMVAE_PRESETS and _uses_cuda(options.device)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    bench_report.release_memory()
+    bench_env.release_memory()
     with (
         warnings.catch_warnings(record=True) as caught,
-        bench_report.PeakMemory() as mem,
+        bench_env.PeakMemory() as mem,
     ):
         warnings.simplefilter("always")
         start = time.perf_counter()
@@ -293,8 +294,8 @@ def run_one(
         fit_seconds=fitted - start,
         predict_seconds=predicted - fitted,
         peak_mem_mb=mem.increase_mb,
-        max_rss_mb=bench_report.max_rss_mb(),
-        gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        max_rss_mb=bench_env.peak_rss_bytes() / bench_env.MIB,
+        gpu_peak_mb=torch.cuda.max_memory_allocated() / bench_env.MIB if cuda else None,
         device=getattr(model, "device_", "cpu"),
         n_iter=_as_int(getattr(model, "n_iter_", None)),
         converged=getattr(model, "converged_", None),
@@ -456,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_benchmark(options: Options) -> int:
     """Run every data set and method, write the outputs; the exit code."""
     options.out.mkdir(parents=True, exist_ok=True)
-    env = bench_report.environment_info(bench_report.command_line(options.argv))
+    env = bench_env.environment_info(bench_env.command_line("run.py", options.argv))
     start = time.perf_counter()
     progress(start, f"output folder: {options.out}")
     progress(start, f"CPU: {env['cpu_model']}, GPU: {env['gpu_model'] or 'none'}")

@@ -33,13 +33,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import sys
 import time
 import warnings
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # benchmarks/ is not a package
+    sys.path.insert(0, str(HERE))
+
+import bench_env
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -201,35 +204,9 @@ def time_prediction(model: GMVAEClustering, X: np.ndarray) -> dict:
     return out
 
 
-def peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def environment(device: str) -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     if data_dir is None and (REPO.parent / "shared" / "data").is_dir():
         data_dir = str(REPO.parent / "shared" / "data")
     X, _ = load_dataset(args.dataset, data_dir=data_dir)
-    env = environment(args.device)
-    print(f"# Speed on {env['cpu']} ({env['torch_threads']} torch threads)", flush=True)
+    env = bench_env.environment_info(bench_env.command_line("speed.py", argv))
+    cpu, threads = env["cpu_model"], env["torch_threads"]
+    print(f"# Speed on {cpu} ({threads} torch threads)", flush=True)
 
     tracker = PeakTracker(args.device, args.peak_seconds)
     by_rows = matmul_by_rows(args.device, seconds=args.peak_seconds)
@@ -330,13 +308,14 @@ def main(argv: list[str] | None = None) -> int:
         result["peak_fraction_of_float32_matmul"] = result["gflops"] / peaks["float32"]
     report = {
         "environment": env,
+        "device": args.device,
         "dataset": args.dataset,
         "matmul_gflops": peaks,
         "matmul_measurements": tracker.measurements,
         "matmul_by_rows": by_rows,
         "training": rows,
         "scaling": scaling,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": bench_env.peak_rss_bytes() / bench_env.MIB,
     }
     table = _markdown(report)
     print(table)
@@ -352,6 +331,11 @@ def _markdown(report: dict) -> str:
     peak = report["matmul_gflops"]
     measured = report["matmul_measurements"]["float32"]
     lines = [
+        "# Training speed",
+        "",
+        *bench_env.environment_markdown(report["environment"]),
+        f"- Device: {report['device']}",
+        "",
         f"float32 matmul peak {peak['float32']:.1f} GFLOP/s (highest of "
         f"{', '.join(f'{v:.1f}' for v in measured)}), "
         f"bfloat16 {peak['bfloat16']:.1f} GFLOP/s",

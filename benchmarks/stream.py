@@ -25,16 +25,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # benchmarks/ is not a package
+    sys.path.insert(0, str(HERE))
+
+import bench_env
 import numpy as np
 import torch
 
@@ -83,26 +86,6 @@ def chunks(path: Path, n_samples: int, rows: int, reader: str) -> Iterator[np.nd
             )
         yield block.astype(np.float32) / np.float32(255.0)
         del block
-
-
-def peak_rss_mb() -> float:
-    """The process's peak resident set size so far, in MB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MB if sys.platform == "darwin" else peak * 1024 / MB
-
-
-def rss_parts_mb() -> dict[str, float]:
-    """Current resident anonymous and file-backed memory (Linux only)."""
-    parts = {}
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "RssAnon", "RssFile"):
-                    parts[key] = int(value.split()[0]) * 1024 / MB
-    except OSError:
-        pass
-    return parts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,20 +138,20 @@ def main(argv: list[str] | None = None) -> int:
         ):
             model.partial_fit(chunk)
             del chunk
-            parts = rss_parts_mb()
+            parts = bench_env.rss_parts_bytes()
             for key in largest:
-                largest[key] = max(largest[key], parts.get(key, 0.0))
+                largest[key] = max(largest[key], parts.get(key, 0) / MB)
             if i == 0:
                 first_seconds = time.perf_counter() - tic
-                after_first = peak_rss_mb()
+                after_first = bench_env.peak_rss_bytes() / MB
     train_seconds = time.perf_counter() - tic
-    peak_training = peak_rss_mb()
+    peak_training = bench_env.peak_rss_bytes() / MB
 
     held_out = min(20_000, args.n_samples)
     test = next(chunks(path, held_out, held_out, "per-chunk"))
     accuracy = cluster_accuracy(labels[:held_out], model.predict(test))
     del test
-    peak = peak_rss_mb()
+    peak = bench_env.peak_rss_bytes() / MB
     if not args.keep_data:
         path.unlink()
         if args.data is None:
@@ -194,27 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         "samples_per_second": round(args.n_samples / train_seconds),
         "accuracy_held_out": round(float(accuracy), 4),
         "final_temperature": round(model.history_[-1]["temperature"], 4),
-        "torch_threads": args.threads,
         "architecture": {"hidden": args.hidden, "latent_dim": args.latent_dim},
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
     }
-    lines = [
-        "# Out-of-core training with partial_fit",
-        "",
-        f"`python benchmarks/stream.py {' '.join(argv or sys.argv[1:])}`",
-        "",
-        "| quantity | value |",
-        "| --- | --- |",
-        *(f"| {key} | {value} |" for key, value in summary.items()),
-    ]
+    # torch threads, versions, CPU and platform: in the shared record.
+    env = bench_env.environment_info(bench_env.command_line("stream.py", argv))
+    markdown = _markdown(summary, env)
     out = Path(args.out) / time.strftime("stream-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "stream.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "stream.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    report = {**summary, "environment": env}
+    (out / "stream.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "stream.md").write_text(markdown)
+    print(markdown, end="")
     print(
         f"\n{args.n_samples:,} x {N_FEATURES} uint8 = {data_mb:.0f} MB on disk "
         f"({4 * data_mb:.0f} MB as float32); peak RSS while training "
@@ -222,6 +195,20 @@ def main(argv: list[str] | None = None) -> int:
         f"Saved in {out}"
     )
     return 0
+
+
+def _markdown(summary: dict[str, Any], env: dict[str, Any]) -> str:
+    """stream.md: the environment, then one table row per summary entry."""
+    lines = [
+        "# Out-of-core training with partial_fit",
+        "",
+        *bench_env.environment_markdown(env),
+        "",
+        "| quantity | value |",
+        "| --- | --- |",
+        *(f"| {key} | {value} |" for key, value in summary.items()),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

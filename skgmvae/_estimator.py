@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,25 +31,25 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skgmvae._device import resolve_device
-from skgmvae._losses import (
-    ElboObjective,
-    ElboSettings,
-    NeighborTerms,
-    exact_negative_elbo,
-    score_noise,
+from skgmvae._fitting import (
+    FitSettings,
+    Run,
+    TrainingData,
+    cluster_probabilities,
+    elbo_score,
+    embedding,
+    fresh_state,
+    input_neighbors,
+    negative_elbo,
+    new_module,
+    train_elbo,
+    warm_up,
 )
+from skgmvae._losses import ElboSettings
 from skgmvae._module import GMVAE
-from skgmvae._neighbors import nearest_neighbors
-from skgmvae._tensors import (
-    as_float32_tensor,
-    make_generator,
-    map_chunks,
-    module_device,
-    to_cpu,
-)
+from skgmvae._tensors import as_float32_tensor, make_generator, module_device, to_cpu
 from skgmvae._threads import limit_torch_threads
 from skgmvae._training import (
-    EarlyStopping,
     FixedEpochs,
     TrainingConfig,
     TrainingResult,
@@ -58,7 +57,6 @@ from skgmvae._training import (
     auto_batch_size,
     make_optimizer,
     permute_clusters,
-    train,
 )
 from skgmvae._validation import (
     NonFiniteError,
@@ -67,28 +65,7 @@ from skgmvae._validation import (
     check_unit_interval,
     in_unit_interval,
 )
-from skgmvae._warmup import WarmupContext, WarmupResult, WarmupSettings, run_warmup
-
-
-@dataclass
-class _Data:
-    """Training data, validated and on its device, with what it implies."""
-
-    X: np.ndarray
-    X_t: torch.Tensor
-    likelihood: str
-    device: torch.device
-    config: TrainingConfig
-
-
-@dataclass
-class _Run:
-    """One trained model: its ELBO score, network, optimizer state, result."""
-
-    score: float
-    module: GMVAE
-    state: TrainingState
-    result: TrainingResult
+from skgmvae._warmup import WarmupResult
 
 
 class GMVAEClustering(
@@ -109,8 +86,8 @@ class GMVAEClustering(
 
     latent_dim : int, default=10
         Dimension of the Gaussian latent ``z`` (and of ``transform``'s output).
-        On digits (3 seeds) 10 clustered better than 5 (ACC 0.70 against
-        0.77); the reference GMVAE uses 64.
+        10 clustered better than smaller values on small images while
+        keeping the network cheap; the reference GMVAE uses 64.
 
     hidden_layer_sizes : tuple of int, default=(512, 512)
         Widths of the hidden ReLU layers of each encoder; the decoder uses
@@ -146,14 +123,14 @@ class GMVAEClustering(
         out as UMAP does (McInnes et al., 2018; clustering such a layout of
         autoencoder codes is N2D, McConville et al., 2019), keeping of 20
         k-means runs over two layouts the one with the highest modularity
-        on the graph. On MNIST, default fits reached 0.959 to 0.973
-        accuracy over five seeds (mean 0.968), against a mean of 0.845
-        with ``"gmm"``; on the digits a median of 0.928 against 0.846.
-        It costs about 50 s on 70,000 samples. ``"gmm"`` fits a diagonal
-        ``GaussianMixture`` to the codes. ``"spectral"`` uses spectral
-        clustering of the codes' 10-nearest-neighbour graph.
-        ``"random"`` starts ELBO training from random weights, as the
-        reference GMVAE does; it often merges clusters.
+        on the graph. It is the default because it clustered images much
+        better than a Gaussian mixture of the codes (see the user guide's
+        :ref:`warm-up <warm_up>` section and the benchmarks).
+        ``"gmm"`` fits a diagonal ``GaussianMixture`` to the codes.
+        ``"spectral"`` uses spectral clustering of the codes'
+        10-nearest-neighbour graph. ``"random"`` starts ELBO training from
+        random weights, as the reference GMVAE does; it often merges
+        clusters.
 
     pretrain_iter : int, default=60
         Epochs of autoencoder training in the warm-up of every
@@ -161,8 +138,8 @@ class GMVAEClustering(
         ``q(y | x)``, on the initial clusters and then (with the neighbour
         terms on) on the neighbour terms, take ``min(pretrain_iter, 10)``
         epochs each; the first takes more where that is fewer than 300
-        optimizer steps. On MNIST, the graph layout of codes after 10
-        epochs clusters at 0.81 accuracy, after 60 epochs at 0.97.
+        optimizer steps. The codes of a longer-trained autoencoder give a
+        much better graph start on images.
 
     hard_gumbel : bool, default=False
         Use the straight-through estimator: one-hot samples forward, soft
@@ -181,20 +158,14 @@ class GMVAEClustering(
 
     max_iter : int, default=50
         Maximum number of epochs (passes over the data) of ELBO training per
-        initialisation, after the warm-up. 50 keeps a default fit on the
-        70,000 MNIST images within about 15 minutes on a 2-core CPU; on
-        digits, training usually stops earlier on ``tol``.
+        initialisation, after the warm-up. A cap on the time of large fits;
+        small data sets usually stop earlier on ``tol``.
 
     batch_size : int or "auto", default="auto"
         Mini-batch size; capped at the number of samples. ``"auto"`` uses 128
         rows below 10,000 samples, 256 from there and 512 from 50,000 on.
-        Larger batches use the hardware better (on a 2-core CPU, a step of
-        the reference network reaches 0.55 of the float32 matrix-multiply
-        peak at 128 rows, 0.76 at 256 and 0.79 at 512), but on a small data
-        set an epoch then has too few updates: on digits, 256 clustered
-        worse than 128 (ACC 0.79 against 0.85, 3 seeds). On MNIST, 512
-        clustered as well as 256 (ACC 0.969 against 0.968, 5 seeds) with
-        fits about 14% shorter.
+        Larger batches use the hardware better, but on a small data set an
+        epoch then has too few updates and clusters worse.
 
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
@@ -210,13 +181,12 @@ class GMVAEClustering(
         neighbours (drawn anew each step), ``-log sum_k q(k | x_i)
         q(k | x_j)``, which is small when both get the same cluster.
         Neighbours are found among the warm-up autoencoder's codes (where
-        on MNIST they share their sample's class 0.966 of the time, against
-        0.951 in the pixels), or in ``X`` with ``init_params="random"`` and
+        they share their sample's class more often than in the pixels of
+        images), or in ``X`` with ``init_params="random"`` and
         ``warm_start``. The ELBO alone ignores which samples are close; this
-        term carries that information into ``q(y | x)``. With the former
-        ``"gmm"`` initialisation it raised digits ACC from 0.77 to 0.85 and
-        MNIST's (after one epoch) from 0.74 to 0.85. Set to 0 for the plain
-        ELBO. The generative model, ``score`` and ``sample`` are unchanged.
+        term carries that information into ``q(y | x)``, which clusters
+        images clearly better. Set to 0 for the plain ELBO. The generative
+        model, ``score`` and ``sample`` are unchanged.
 
     balance_weight : float, default=0.08
         Weight, per input feature, of ``KL(mean_batch q(y | x) || uniform)``,
@@ -465,21 +435,33 @@ class GMVAEClustering(
         """
         continuing = self.warm_start and hasattr(self, "module_")
         data = self._prepare(X, first=not continuing)
+        settings = self._fit_settings()
         rng = check_random_state(self.random_state)
         # Where no warm-up runs (init_params="random", warm_start), the
         # neighbour terms take neighbours in X; a warm-up finds its own.
         x_neighbors = None
-        if self._uses_neighbors() and (continuing or self.init_params == "random"):
-            x_neighbors = self._input_neighbors(data)
+        if settings.uses_neighbors and (continuing or self.init_params == "random"):
+            x_neighbors = input_neighbors(data, settings)
         if continuing:
-            best = self._continue_training(data, rng, x_neighbors)
+            module, state = self._resumed(data.device)
+            generator = make_generator(rng, data.device)
+            warmup = WarmupResult(neighbor_indices=x_neighbors)
+            result = train_elbo(module, data, state, settings, generator, warmup)
+            best = Run(elbo_score(module, data.X_t), module, state, result)
         else:
             best = None
             for init in range(self.n_init):
-                run = self._train_initialization(data, rng, x_neighbors, init)
+                self._print(f"Initialization {init + 1}/{self.n_init}")
+                module = new_module(data, settings, rng)
+                generator = make_generator(rng, data.device)
+                warmup = warm_up(module, data, settings, rng, generator, x_neighbors)
+                state = fresh_state(module, settings)
+                result = train_elbo(module, data, state, settings, generator, warmup)
+                run = Run(elbo_score(module, data.X_t), module, state, result)
+                self._print(f"Initialization {init + 1}: ELBO {run.score:.4f}")
                 if best is None or run.score > best.score:
                     best = run
-                if run.result.interrupted:
+                if result.interrupted:
                     break
         self._store(best, data, n_iter=best.result.n_epochs, renumber=not continuing)
         self._warn_after_fit(best.result)
@@ -567,33 +549,32 @@ class GMVAEClustering(
         """
         first = not hasattr(self, "module_")
         data = self._prepare(X, first=first, chunk=True)
+        settings = self._fit_settings()
         if first or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
         rng = self._random_state
         if first:
-            module = self._new_module(data, rng)
+            module = new_module(data, settings, rng)
             generator = make_generator(rng, data.device)
-            warmup = self._warm_up(module, data, rng, generator, neighbor_terms=False)
-            state = TrainingState(make_optimizer(module, self.learning_rate_init))
-            n_iter = 0
+            warmup = warm_up(
+                module, data, settings, rng, generator, neighbor_terms=False
+            )
+            state, n_iter = fresh_state(module, settings), 0
         else:
             module, state = self._resumed(data.device)
             generator = make_generator(rng, data.device)
             warmup, n_iter = WarmupResult(), self.n_iter_
-        if warmup.interrupted:
-            result = TrainingResult(n_epochs=0, converged=False, interrupted=True)
-        else:
-            result = self._train_elbo(
-                module, data, state, generator, None, FixedEpochs(1), n_iter
-            )
+        result = train_elbo(
+            module, data, state, settings, generator, warmup, FixedEpochs(1), n_iter
+        )
         if result.n_epochs:
             # The epoch's own estimate: scoring the chunk exactly would cost
             # about as much again as training on it.
             record = state.history[-1]
             score = -(record["reconstruction"] + record["kl_z"] + record["kl_y"])
         else:
-            score = self._score(module, data.X_t)
-        run = _Run(score, module, state, result)
+            score = elbo_score(module, data.X_t)
+        run = Run(score, module, state, result)
         self._store(run, data, n_iter=n_iter + result.n_epochs, where="this chunk")
         return self
 
@@ -628,7 +609,7 @@ class GMVAEClustering(
             Rows sum to 1.
         """
         X_t = self._validated_tensor(X)
-        proba = _cluster_probabilities(self.module_, X_t)
+        proba = cluster_probabilities(self.module_, X_t)
         return proba.numpy().astype(np.float64)
 
     @limit_torch_threads
@@ -649,7 +630,7 @@ class GMVAEClustering(
             The embedding, in the floating dtype of ``X``.
         """
         X_t = self._validated_tensor(X)
-        Z = check_finite_output(map_chunks(self.module_.embed, X_t), "embedding")
+        Z = embedding(self.module_, X_t)
         return Z.numpy().astype(X.dtype if _is_float_array(X) else np.float64)
 
     @limit_torch_threads
@@ -672,7 +653,7 @@ class GMVAEClustering(
             Per-sample ELBO; higher is better.
         """
         X_t = self._validated_tensor(X)
-        neg = check_finite_output(_negative_elbo(self.module_, X_t), "ELBO")
+        neg = check_finite_output(negative_elbo(self.module_, X_t), "ELBO")
         return -neg.numpy().astype(np.float64)
 
     def score(self, X, y=None):
@@ -746,7 +727,7 @@ class GMVAEClustering(
         return state
 
     # ------------------------------------------------------ fitting steps
-    def _prepare(self, X, *, first: bool, chunk: bool = False) -> _Data:
+    def _prepare(self, X, *, first: bool, chunk: bool = False) -> TrainingData:
         """Validate training data (a whole set, or a chunk for partial_fit).
 
         ``first`` is True when a new model will be built from ``X``; the
@@ -761,21 +742,18 @@ class GMVAEClustering(
         )
         check_magnitude(X)
         n_samples = X.shape[0]
-        if first or not chunk:
-            self._check_hidden_layer_sizes()
-            if self.n_clusters > n_samples:
-                raise ValueError(
-                    f"The first chunk passed to partial_fit has n_samples="
-                    f"{n_samples}, fewer than n_clusters={self.n_clusters}; the "
-                    "model is initialised from the first chunk."
-                    if chunk
-                    else f"n_samples={n_samples} should be >= "
-                    f"n_clusters={self.n_clusters}."
-                )
+        if (first or not chunk) and self.n_clusters > n_samples:
+            raise ValueError(
+                f"The first chunk passed to partial_fit has n_samples="
+                f"{n_samples}, fewer than n_clusters={self.n_clusters}; the "
+                "model is initialised from the first chunk."
+                if chunk
+                else f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
         likelihood = self._data_likelihood(X, first=first, chunk=chunk)
         device = resolve_device(self.device)
         config = self._training_config(n_samples)
-        return _Data(X, as_float32_tensor(X, device), likelihood, device, config)
+        return TrainingData(X, as_float32_tensor(X, device), likelihood, device, config)
 
     def _data_likelihood(self, X: np.ndarray, *, first: bool, chunk: bool) -> str:
         """The likelihood for training on ``X``, checked against the model's."""
@@ -808,22 +786,6 @@ class GMVAEClustering(
             )
         return likelihood
 
-    def _new_module(self, data: _Data, rng: np.random.RandomState) -> GMVAE:
-        """A freshly initialised network on the data's device, seeded from rng."""
-        # nn.Linear's default initialisation draws from the global torch
-        # RNG; reset_parameters replaces it from the seed alone.
-        with torch.random.fork_rng(devices=[]):
-            module = GMVAE(
-                data.X.shape[1],
-                self.n_clusters,
-                self.latent_dim,
-                self._check_hidden_layer_sizes(),
-                data.likelihood,
-                conditional_encoder=self.conditional_encoder,
-            )
-        module.reset_parameters(make_generator(rng, torch.device("cpu")))
-        return module.to(data.device)
-
     def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
         """The fitted network and its optimizer, step count and history."""
         module = self.module_.to(device)
@@ -835,130 +797,10 @@ class GMVAEClustering(
         state.optimizer.load_state_dict(self._optimizer_state)
         return module, state
 
-    def _train_initialization(
-        self,
-        data: _Data,
-        rng: np.random.RandomState,
-        x_neighbors: torch.Tensor | None,
-        init: int,
-    ) -> _Run:
-        """One initialisation: a new network, its warm-up, ELBO training, score."""
-        self._print(f"Initialization {init + 1}/{self.n_init}")
-        module = self._new_module(data, rng)
-        generator = make_generator(rng, data.device)
-        warmup = self._warm_up(module, data, rng, generator, x_neighbors)
-        state = TrainingState(make_optimizer(module, self.learning_rate_init))
-        if warmup.interrupted:
-            result = TrainingResult(n_epochs=0, converged=False, interrupted=True)
-        else:
-            result = self._train_elbo(
-                module, data, state, generator, warmup.neighbor_indices
-            )
-        score = self._score(module, data.X_t)
-        self._print(f"Initialization {init + 1}: ELBO per sample {score:.4f}")
-        return _Run(score, module, state, result)
-
-    def _continue_training(
-        self,
-        data: _Data,
-        rng: np.random.RandomState,
-        x_neighbors: torch.Tensor | None,
-    ) -> _Run:
-        """More ELBO training of the fitted network (``warm_start``)."""
-        module, state = self._resumed(data.device)
-        generator = make_generator(rng, data.device)
-        result = self._train_elbo(module, data, state, generator, x_neighbors)
-        return _Run(self._score(module, data.X_t), module, state, result)
-
-    def _warm_up(
-        self,
-        module: GMVAE,
-        data: _Data,
-        rng: np.random.RandomState,
-        generator: torch.Generator,
-        x_neighbors: torch.Tensor | None = None,
-        *,
-        neighbor_terms: bool = True,
-    ) -> WarmupResult:
-        """The warm-up of ``init_params`` (none for ``"random"``).
-
-        An interrupted warm-up leaves the model as its last completed stage
-        left it (with a warning), so that a usable model can still be kept.
-        Without a warm-up, the neighbour terms use ``x_neighbors``.
-        """
-        if self.init_params == "random":
-            return WarmupResult(neighbor_indices=x_neighbors)
-        weights = None
-        if neighbor_terms and self._uses_neighbors():
-            weights = self._neighbor_weights(data)
-        context = WarmupContext(
-            module,
-            data.X_t,
-            self.init_params,
-            self.pretrain_iter,
-            weights,
-            data.config,
-            self.learning_rate_init,
-            rng,
-            generator,
-            settings=_WARMUP,
-            verbose=self.verbose,
-        )
-        result = run_warmup(context)
-        if result.interrupted:
-            warnings.warn(
-                f"Warm-up interrupted during its {result.interrupted_stage} "
-                "stage; the model has not been trained on the ELBO and its "
-                "clusters are only a rough start.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        return result
-
-    def _train_elbo(
-        self,
-        module: GMVAE,
-        data: _Data,
-        state: TrainingState,
-        generator: torch.Generator,
-        neighbor_indices: torch.Tensor | None,
-        stopping: EarlyStopping | FixedEpochs | None = None,
-        first_epoch: int = 0,
-    ) -> TrainingResult:
-        """ELBO training: the negative ELBO, plus the neighbour terms if on.
-
-        Stops early on ``tol`` / ``n_iter_no_change`` unless ``stopping``
-        says otherwise; epochs are numbered from ``first_epoch`` in output.
-        """
-        settings = self._elbo_settings()
-        if neighbor_indices is None:
-            batches, objective = data.X_t, ElboObjective(settings, generator)
-        else:
-            weights = self._neighbor_weights(data)
-            terms = NeighborTerms(data.X_t, neighbor_indices, *weights, generator)
-            # Batches are row indices: the objective gathers each batch
-            # together with its neighbours.
-            batches = torch.arange(data.X_t.shape[0], device=data.device)
-            objective = ElboObjective(settings, generator, terms)
-        if stopping is None:
-            stopping = EarlyStopping(self.max_iter, self.tol, self.n_iter_no_change)
-        return train(
-            module,
-            batches,
-            objective,
-            state,
-            stopping,
-            data.config,
-            generator,
-            on_epoch_end=lambda epoch, record: self._print_epoch(
-                first_epoch + epoch, record
-            ),
-        )
-
     def _store(
         self,
-        run: _Run,
-        data: _Data,
+        run: Run,
+        data: TrainingData,
         *,
         n_iter: int,
         renumber: bool = False,
@@ -975,7 +817,7 @@ class GMVAEClustering(
                 "learning_rate_init or check the scaling of X."
             )
         module, state = run.module, run.state
-        labels = _cluster_probabilities(module, data.X_t).argmax(1).numpy()
+        labels = cluster_probabilities(module, data.X_t).argmax(1).numpy()
         if renumber:
             counts = np.bincount(labels, minlength=self.n_clusters)
             order = np.argsort(-counts, kind="stable")
@@ -1039,6 +881,24 @@ class GMVAEClustering(
             precision=self.precision,
         )
 
+    def _fit_settings(self) -> FitSettings:
+        return FitSettings(
+            n_clusters=self.n_clusters,
+            latent_dim=self.latent_dim,
+            hidden_layer_sizes=self._check_hidden_layer_sizes(),
+            conditional_encoder=self.conditional_encoder,
+            init_params=self.init_params,
+            pretrain_iter=self.pretrain_iter,
+            learning_rate=self.learning_rate_init,
+            elbo=self._elbo_settings(),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            neighbor_weight=self.neighbor_weight,
+            balance_weight=self.balance_weight,
+            verbose=self.verbose,
+        )
+
     def _elbo_settings(self) -> ElboSettings:
         return ElboSettings(
             categorical=self.categorical,
@@ -1048,23 +908,6 @@ class GMVAEClustering(
             temperature_halflife=self.temperature_halflife,
             weights=(self.reconstruction_weight, self.kl_z_weight, self.kl_y_weight),
         )
-
-    def _uses_neighbors(self) -> bool:
-        return self.neighbor_weight > 0 or self.balance_weight > 0
-
-    def _neighbor_weights(self, data: _Data) -> tuple[float, float]:
-        # Weights per input feature: the ELBO, which the two terms must
-        # stand up to, grows with the number of features.
-        n_features = data.X.shape[1]
-        return self.neighbor_weight * n_features, self.balance_weight * n_features
-
-    def _input_neighbors(self, data: _Data) -> torch.Tensor:
-        """Indices of each sample's nearest neighbours in X, ``(n, k)``."""
-        _, indices = nearest_neighbors(data.X, _WARMUP.n_neighbors)
-        return torch.as_tensor(indices, device=data.device)
-
-    def _score(self, module: GMVAE, X_t: torch.Tensor) -> float:
-        return -float(_negative_elbo(module, X_t).double().mean())
 
     def _validated_tensor(self, X) -> torch.Tensor:
         check_is_fitted(self)
@@ -1079,30 +922,6 @@ class GMVAEClustering(
     def _print(self, message: str) -> None:
         if self.verbose:
             print(message)
-
-    def _print_epoch(self, epoch: int, record: dict[str, float]) -> None:
-        self._print(
-            f"Epoch {epoch}: loss {record['loss']:.4f} "
-            f"(reconstruction {record['reconstruction']:.4f}, "
-            f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}), "
-            f"temperature {record['temperature']:.3f}, "
-            f"{record['seconds']:.2f} s"
-        )
-
-
-_WARMUP = WarmupSettings()
-
-
-def _cluster_probabilities(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
-    """q(y | x) of every row, checked to be finite, on the CPU."""
-    proba = map_chunks(module.qy_probs, X_t)
-    return check_finite_output(proba, "cluster probability q(y | x)")
-
-
-def _negative_elbo(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
-    """Deterministic negative ELBO of every row, on the CPU."""
-    eps = score_noise(module)
-    return map_chunks(lambda batch: exact_negative_elbo(module, batch, eps).loss, X_t)
 
 
 def _is_float_array(X) -> bool:

@@ -1,0 +1,257 @@
+"""The steps of a fit, as functions of validated data and fixed settings.
+
+``GMVAEClustering`` turns its parameters into one :class:`FitSettings` and
+its input into one :class:`TrainingData`, then calls these steps: build a
+network, warm it up, train it on the ELBO, score it. Nothing here reads the
+estimator, so each step can be called and tested on its own.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from skgmvae._losses import (
+    ElboObjective,
+    ElboSettings,
+    NeighborTerms,
+    exact_negative_elbo,
+    score_noise,
+)
+from skgmvae._module import GMVAE
+from skgmvae._neighbors import nearest_neighbors
+from skgmvae._tensors import make_generator, map_chunks
+from skgmvae._training import (
+    EarlyStopping,
+    Stopping,
+    TrainingConfig,
+    TrainingResult,
+    TrainingState,
+    make_optimizer,
+    train,
+)
+from skgmvae._validation import check_finite_output
+from skgmvae._warmup import WarmupContext, WarmupResult, WarmupSettings, run_warmup
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """The estimator's parameters that shape the network and its training."""
+
+    n_clusters: int
+    latent_dim: int
+    hidden_layer_sizes: tuple[int, ...]
+    conditional_encoder: bool
+    init_params: str
+    pretrain_iter: int
+    learning_rate: float
+    elbo: ElboSettings
+    max_iter: int
+    tol: float
+    n_iter_no_change: int
+    neighbor_weight: float
+    balance_weight: float
+    verbose: int = 0
+    warmup: WarmupSettings = field(default_factory=WarmupSettings)
+
+    @property
+    def uses_neighbors(self) -> bool:
+        return self.neighbor_weight > 0 or self.balance_weight > 0
+
+
+@dataclass
+class TrainingData:
+    """Training data, validated and on its device, with what it implies."""
+
+    X: np.ndarray
+    X_t: torch.Tensor
+    likelihood: str
+    device: torch.device
+    config: TrainingConfig
+
+
+@dataclass
+class Run:
+    """One trained model: its ELBO score, network, optimizer state, result."""
+
+    score: float
+    module: GMVAE
+    state: TrainingState
+    result: TrainingResult
+
+
+def new_module(
+    data: TrainingData, settings: FitSettings, rng: np.random.RandomState
+) -> GMVAE:
+    """A freshly initialised network on the data's device, seeded from rng."""
+    # nn.Linear's default initialisation draws from the global torch RNG;
+    # reset_parameters replaces it from the seed alone.
+    with torch.random.fork_rng(devices=[]):
+        module = GMVAE(
+            data.X.shape[1],
+            settings.n_clusters,
+            settings.latent_dim,
+            settings.hidden_layer_sizes,
+            data.likelihood,
+            conditional_encoder=settings.conditional_encoder,
+        )
+    module.reset_parameters(make_generator(rng, torch.device("cpu")))
+    return module.to(data.device)
+
+
+def input_neighbors(data: TrainingData, settings: FitSettings) -> torch.Tensor:
+    """Indices of each sample's nearest neighbours in X, ``(n, k)``.
+
+    For the neighbour terms where no warm-up runs to find neighbours among
+    its codes (``init_params="random"``, ``warm_start``).
+    """
+    _, indices = nearest_neighbors(data.X, settings.warmup.n_neighbors)
+    return torch.as_tensor(indices, device=data.device)
+
+
+def neighbor_weights(data: TrainingData, settings: FitSettings) -> tuple[float, float]:
+    """The consistency and balance weights for this data."""
+    # Weights per input feature: the ELBO, which the two terms must stand up
+    # to, grows with the number of features.
+    n_features = data.X.shape[1]
+    return (
+        settings.neighbor_weight * n_features,
+        settings.balance_weight * n_features,
+    )
+
+
+def warm_up(
+    module: GMVAE,
+    data: TrainingData,
+    settings: FitSettings,
+    rng: np.random.RandomState,
+    generator: torch.Generator,
+    x_neighbors: torch.Tensor | None = None,
+    *,
+    neighbor_terms: bool = True,
+) -> WarmupResult:
+    """The warm-up of ``settings.init_params`` (none for ``"random"``).
+
+    An interrupted warm-up leaves the model as its last completed stage left
+    it, with a warning, so that a usable model can still be kept. Without a
+    warm-up, the neighbour terms use ``x_neighbors``. ``neighbor_terms=False``
+    leaves out the neighbour stage whatever the weights.
+    """
+    if settings.init_params == "random":
+        return WarmupResult(neighbor_indices=x_neighbors)
+    weights = None
+    if neighbor_terms and settings.uses_neighbors:
+        weights = neighbor_weights(data, settings)
+    context = WarmupContext(
+        module,
+        data.X_t,
+        settings.init_params,
+        settings.pretrain_iter,
+        weights,
+        data.config,
+        settings.learning_rate,
+        rng,
+        generator,
+        settings=settings.warmup,
+        verbose=settings.verbose,
+    )
+    result = run_warmup(context)
+    if result.interrupted:
+        warnings.warn(
+            f"Warm-up interrupted during its {result.interrupted_stage} stage; "
+            "the model has not been trained on the ELBO and its clusters are "
+            "only a rough start.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+    return result
+
+
+def train_elbo(
+    module: GMVAE,
+    data: TrainingData,
+    state: TrainingState,
+    settings: FitSettings,
+    generator: torch.Generator,
+    warmup: WarmupResult,
+    stopping: Stopping | None = None,
+    first_epoch: int = 0,
+) -> TrainingResult:
+    """ELBO training after ``warmup``: the negative ELBO, plus the neighbour
+    terms where the warm-up left neighbours.
+
+    Nothing is trained after an interrupted warm-up. Training stops early on
+    ``tol`` / ``n_iter_no_change`` unless ``stopping`` says otherwise;
+    epochs are numbered from ``first_epoch`` in verbose output.
+    """
+    if warmup.interrupted:
+        return TrainingResult(n_epochs=0, converged=False, interrupted=True)
+    if warmup.neighbor_indices is None:
+        batches, objective = data.X_t, ElboObjective(settings.elbo, generator)
+    else:
+        weights = neighbor_weights(data, settings)
+        terms = NeighborTerms(data.X_t, warmup.neighbor_indices, *weights, generator)
+        # Batches are row indices: the objective gathers each batch together
+        # with its neighbours.
+        batches = torch.arange(data.X_t.shape[0], device=data.device)
+        objective = ElboObjective(settings.elbo, generator, terms)
+    if stopping is None:
+        stopping = EarlyStopping(
+            settings.max_iter, settings.tol, settings.n_iter_no_change
+        )
+
+    def report(epoch: int, record: dict[str, float]) -> None:
+        if settings.verbose:
+            print(_epoch_line(first_epoch + epoch, record))
+
+    return train(
+        module,
+        batches,
+        objective,
+        state,
+        stopping,
+        data.config,
+        generator,
+        on_epoch_end=report,
+    )
+
+
+def _epoch_line(epoch: int, record: dict[str, float]) -> str:
+    return (
+        f"Epoch {epoch}: loss {record['loss']:.4f} "
+        f"(reconstruction {record['reconstruction']:.4f}, "
+        f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}), "
+        f"temperature {record['temperature']:.3f}, "
+        f"{record['seconds']:.2f} s"
+    )
+
+
+def fresh_state(module: GMVAE, settings: FitSettings) -> TrainingState:
+    """A new Adam optimizer for ELBO training, at step 0."""
+    return TrainingState(make_optimizer(module, settings.learning_rate))
+
+
+# ------------------------------------------------------------- evaluation
+def cluster_probabilities(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
+    """q(y | x) of every row, checked to be finite, on the CPU."""
+    proba = map_chunks(module.qy_probs, X_t)
+    return check_finite_output(proba, "cluster probability q(y | x)")
+
+
+def embedding(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
+    """Posterior mean of z of every row, checked to be finite, on the CPU."""
+    return check_finite_output(map_chunks(module.embed, X_t), "embedding")
+
+
+def negative_elbo(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
+    """Deterministic negative ELBO of every row, on the CPU."""
+    eps = score_noise(module)
+    return map_chunks(lambda batch: exact_negative_elbo(module, batch, eps).loss, X_t)
+
+
+def elbo_score(module: GMVAE, X_t: torch.Tensor) -> float:
+    """Mean ELBO per row: the score that selects among initialisations."""
+    return -float(negative_elbo(module, X_t).double().mean())
