@@ -25,7 +25,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
-    InvalidParameterError,
     StrOptions,
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -42,6 +41,7 @@ from skgmvae._fitting import (
     input_neighbors,
     negative_elbo,
     new_module,
+    renumber_by_size,
     train_elbo,
     warm_up,
 )
@@ -56,11 +56,11 @@ from skgmvae._training import (
     TrainingState,
     auto_batch_size,
     make_optimizer,
-    permute_clusters,
 )
 from skgmvae._validation import (
     NonFiniteError,
     check_finite_output,
+    check_hidden_layer_sizes,
     check_magnitude,
     check_unit_interval,
     in_unit_interval,
@@ -730,8 +730,7 @@ class GMVAEClustering(
     def _prepare(self, X, *, first: bool, chunk: bool = False) -> TrainingData:
         """Validate training data (a whole set, or a chunk for partial_fit).
 
-        ``first`` is True when a new model will be built from ``X``; the
-        network's settings are then checked, and, for ``fit``, on every call.
+        ``first`` is True when a new model will be built from ``X``.
         """
         X = validate_data(
             self,
@@ -819,10 +818,7 @@ class GMVAEClustering(
         module, state = run.module, run.state
         labels = cluster_probabilities(module, data.X_t).argmax(1).numpy()
         if renumber:
-            counts = np.bincount(labels, minlength=self.n_clusters)
-            order = np.argsort(-counts, kind="stable")
-            permute_clusters(module, state.optimizer, torch.as_tensor(order))
-            labels = np.argsort(order)[labels]
+            labels = renumber_by_size(module, state, labels)
         self.module_ = module
         self.likelihood_ = data.likelihood
         self.device_ = str(data.device)
@@ -857,19 +853,6 @@ class GMVAEClustering(
             )
 
     # -------------------------------------------------------- small helpers
-    def _check_hidden_layer_sizes(self) -> tuple[int, ...]:
-        sizes = np.ravel(np.asarray(self.hidden_layer_sizes, dtype=object))
-        if sizes.size == 0 or not all(
-            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
-            for s in sizes
-        ):
-            raise InvalidParameterError(
-                "The 'hidden_layer_sizes' parameter of GMVAEClustering must be a "
-                "non-empty sequence of positive integers. Got "
-                f"{self.hidden_layer_sizes!r} instead."
-            )
-        return tuple(int(s) for s in sizes)
-
     def _batch_size(self, n_samples: int) -> int:
         return (
             auto_batch_size(n_samples) if self.batch_size == "auto" else self.batch_size
@@ -885,7 +868,7 @@ class GMVAEClustering(
         return FitSettings(
             n_clusters=self.n_clusters,
             latent_dim=self.latent_dim,
-            hidden_layer_sizes=self._check_hidden_layer_sizes(),
+            hidden_layer_sizes=check_hidden_layer_sizes(self.hidden_layer_sizes),
             conditional_encoder=self.conditional_encoder,
             init_params=self.init_params,
             pretrain_iter=self.pretrain_iter,

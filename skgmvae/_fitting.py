@@ -31,6 +31,7 @@ from skgmvae._training import (
     TrainingResult,
     TrainingState,
     make_optimizer,
+    permute_clusters,
     train,
 )
 from skgmvae._validation import check_finite_output
@@ -232,6 +233,21 @@ def _epoch_line(epoch: int, record: dict[str, float]) -> str:
 def fresh_state(module: GMVAE, settings: FitSettings) -> TrainingState:
     """A new Adam optimizer for ELBO training, at step 0."""
     return TrainingState(make_optimizer(module, settings.learning_rate))
+
+
+def renumber_by_size(
+    module: GMVAE, state: TrainingState, labels: np.ndarray
+) -> np.ndarray:
+    """Number the clusters by decreasing size; return the new ``labels``.
+
+    The labels in use are then always 0, 1, ... even when a cluster ends up
+    empty. The network and its optimizer state are permuted alike, so the
+    model and further training are unchanged up to the numbering.
+    """
+    counts = np.bincount(labels, minlength=module.n_clusters)
+    order = np.argsort(-counts, kind="stable")
+    permute_clusters(module, state.optimizer, torch.as_tensor(order))
+    return np.argsort(order)[labels]
 
 
 # ------------------------------------------------------------- evaluation

@@ -9,8 +9,11 @@ is also a ``FloatingPointError``, instead of turning into labels.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 
 # Largest magnitude accepted in X. The Gaussian log-density sums
 # (x - mean)^2 / variance over the features, with the variance floored at
@@ -85,3 +88,16 @@ def check_unit_interval(X: np.ndarray, *, what: str, remedy: str) -> None:
             f"of X in [0, 1], but {what} ranges over [{X.min():.4g}, "
             f"{X.max():.4g}]. {remedy}"
         )
+
+
+def check_hidden_layer_sizes(value) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of ints, or an InvalidParameterError."""
+    sizes = np.ravel(np.asarray(value, dtype=object))
+    if sizes.size == 0 or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        raise InvalidParameterError(
+            "The 'hidden_layer_sizes' parameter of GMVAEClustering must be a "
+            f"non-empty sequence of positive integers. Got {value!r} instead."
+        )
+    return tuple(int(s) for s in sizes)
