@@ -289,15 +289,12 @@ class GMVAEClustering(
     (NeurIPS 2014). The Gumbel-Softmax relaxation is from Jang et al.,
     "Categorical Reparameterization with Gumbel-Softmax" (ICLR 2017).
 
-    ``fit``, ``partial_fit`` and the prediction methods run with PyTorch's
-    intra-op thread count lowered, for their duration, to the allotment of
-    the worker they run in: inside a Dask task, one thread (or the worker's
-    ``OMP_NUM_THREADS``); elsewhere ``torch.get_num_threads()``, which
-    follows ``OMP_NUM_THREADS`` as set by joblib's process workers,
-    ``torch.set_num_threads`` and ``threadpoolctl`` limits. Values of ``X``
-    beyond 1e15 in magnitude are rejected with a ``ValueError``; a training
-    loss, weight or output that becomes NaN or infinite raises a
-    ``ValueError`` (also a ``FloatingPointError``) instead of giving labels.
+    ``fit``, ``partial_fit`` and the prediction methods lower PyTorch's
+    thread count, for their duration, to the allotment of the worker they
+    run in (see the user guide on scaling). Values of ``X`` beyond 1e15 in
+    magnitude are rejected with a ``ValueError``; a training loss, weight
+    or output that becomes NaN or infinite raises a ``ValueError`` (also a
+    ``FloatingPointError``) instead of giving labels.
 
     Examples
     --------
@@ -491,33 +488,25 @@ class GMVAEClustering(
         """Update the model with one pass over a chunk of data.
 
         For data that does not fit in memory, call ``partial_fit`` on
-        successive chunks, like ``MiniBatchKMeans.partial_fit``: for example
-        row slices of a ``numpy.memmap``, each converted to floats on its own.
-        Each call runs one epoch of mini-batch Adam on the negative ELBO over
-        the chunk, carrying over the optimizer state and the temperature
-        schedule, which is counted in optimizer steps.
+        successive chunks, like ``MiniBatchKMeans.partial_fit``. Each call
+        runs one epoch of mini-batch Adam on the negative ELBO over the
+        chunk, carrying over the optimizer state and the temperature
+        schedule. The first call on an unfitted estimator builds the model
+        from that chunk alone, warm-up included, so it must hold at least
+        ``n_clusters`` samples and should show every cluster; with
+        ``likelihood="auto"`` it also decides the likelihood. On a fitted
+        estimator, ``partial_fit`` continues training the model, whether
+        ``fit`` or ``partial_fit`` built it.
 
-        The first call on an unfitted estimator builds the model from that
-        chunk alone: it resolves ``likelihood`` and runs the warm-up of
-        ``init_params`` (``pretrain_iter`` epochs of autoencoder, initial
-        clusters, alignment of ``q(y | x)`` to them) before the first
-        ELBO epoch. That chunk must therefore hold at least ``n_clusters``
-        samples and should show every cluster. Later calls need the same
-        features, and values in [0, 1] for the Bernoulli likelihood: with
-        ``likelihood="auto"`` the first chunk decides it.
-
-        On a fitted estimator, ``partial_fit`` continues training the model,
-        whether ``fit`` or ``partial_fit`` built it. ``fit`` starts over, or
-        with ``warm_start=True`` continues the model ``partial_fit`` trained.
-        ``max_iter``, ``n_init``, ``tol`` and ``n_iter_no_change`` are not
-        used, and neither are ``neighbor_weight`` and ``balance_weight``
-        (neighbours are not searched across chunks): ``partial_fit`` trains
-        on the ELBO alone and keeps the clusters' numbering. After each call
-        ``labels_`` holds the clusters of the chunk,
-        ``lower_bound_`` the mean ELBO per sample of its epoch (the
+        ``max_iter``, ``n_init``, ``tol``, ``n_iter_no_change``,
+        ``neighbor_weight`` and ``balance_weight`` are not used: neighbours
+        are not searched across chunks, and the clusters keep their
+        numbering. After each call ``labels_`` holds the clusters of the
+        chunk, ``lower_bound_`` the mean ELBO per sample of its epoch (the
         stochastic estimate of training; ``score`` gives the deterministic
-        one), ``n_iter_`` counts the epochs since the model was built (one
-        per call) and ``history_`` has one record per epoch.
+        one), ``n_iter_`` counts the epochs since the model was built and
+        ``history_`` has one record per epoch. See the user guide's
+        section on training in chunks.
 
         Parameters
         ----------

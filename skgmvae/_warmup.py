@@ -188,9 +188,12 @@ STAGES: tuple[tuple[str, Callable[[WarmupContext], None]], ...] = (
 )
 
 
-def run_warmup(ctx: WarmupContext) -> WarmupResult:
-    """Run every stage in turn; stop at the first one an interrupt cuts."""
-    for name, stage in STAGES:
+def run_warmup(
+    ctx: WarmupContext,
+    stages: tuple[tuple[str, Callable[[WarmupContext], None]], ...] = STAGES,
+) -> WarmupResult:
+    """Run the named ``stages`` in turn; stop at the first one an interrupt cuts."""
+    for name, stage in stages:
         try:
             stage(ctx)
         except KeyboardInterrupt:

@@ -1,0 +1,277 @@
+"""Each warm-up stage on its own, the warm-up runner, and the objectives."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from skgmvae._initialization import gaussian_moments
+from skgmvae._losses import (
+    AlignmentObjective,
+    ElboObjective,
+    ElboSettings,
+    NeighborObjective,
+    NeighborTerms,
+    autoencoder_loss,
+)
+from skgmvae._module import GMVAE
+from skgmvae._neighbors import nearest_neighbors
+from skgmvae._training import FixedEpochs, TrainingConfig, TrainingState, train
+from skgmvae._training import make_optimizer as _optimizer
+from skgmvae._warmup import (
+    STAGES,
+    WarmupContext,
+    align_clusters,
+    embed_codes,
+    find_initial_clusters,
+    pretrain_autoencoder,
+    run_warmup,
+    search_neighbors,
+    train_neighbor_terms,
+)
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+K = 3
+
+
+@pytest.fixture
+def blobs3():
+    """Three separated blobs in 2 dimensions, 150 rows, and their labels."""
+    X, y = make_blobs(
+        n_samples=150, centers=K, n_features=2, cluster_std=0.5, random_state=1
+    )
+    return X.astype(np.float32), y
+
+
+def _context(X, method="gmm", neighbor_weights=None, seed=0, **kwargs):
+    module = GMVAE(X.shape[1], K, 2, (16,), "gaussian")
+    module.reset_parameters(torch.Generator().manual_seed(seed))
+    return WarmupContext(
+        module=module,
+        X=torch.as_tensor(X),
+        method=method,
+        pretrain_epochs=kwargs.pop("pretrain_epochs", 5),
+        neighbor_weights=neighbor_weights,
+        config=TrainingConfig(batch_size=32),
+        learning_rate=1e-2,
+        random_state=np.random.RandomState(seed),
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,
+    )
+
+
+def _after(ctx, *stages):
+    for stage in stages:
+        stage(ctx)
+    return ctx
+
+
+def _qy_head(ctx):
+    return ctx.module.qy_head.weight.detach().clone()
+
+
+# ------------------------------------------------------------------ stages
+def test_autoencoder_stage_lowers_the_reconstruction_and_leaves_qy(blobs3):
+    ctx = _context(blobs3[0], pretrain_epochs=20)
+    before = autoencoder_loss(ctx.module, ctx.X).loss.mean().item()
+    qy_head = _qy_head(ctx)
+    pretrain_autoencoder(ctx)
+    after = autoencoder_loss(ctx.module, ctx.X).loss.mean().item()
+    assert after < 0.8 * before
+    # The cluster encoder gets no gradient from the autoencoder loss.
+    assert torch.equal(_qy_head(ctx), qy_head)
+    assert not ctx.module.training
+
+
+def test_codes_stage_standardizes_the_latent_space(blobs3):
+    ctx = _after(_context(blobs3[0]), pretrain_autoencoder, embed_codes)
+    assert ctx.codes.shape == (150, 2) and ctx.codes.dtype == np.float32
+    np.testing.assert_allclose(ctx.codes.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(ctx.codes.std(0, ddof=1), 1.0, rtol=1e-4)
+    # The module itself now maps X to the standardized codes.
+    codes = ctx.module.autoencoder_embed(ctx.X).numpy()
+    np.testing.assert_allclose(codes, ctx.codes, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("method", "weights", "searched"),
+    [("gmm", None, False), ("graph", None, True), ("gmm", (1.0, 1.0), True)],
+)
+def test_neighbour_search_runs_where_neighbours_are_used(
+    blobs3, method, weights, searched
+):
+    ctx = _context(blobs3[0], method, weights)
+    ctx.codes = blobs3[0].copy()
+    search_neighbors(ctx)
+    if not searched:
+        assert ctx.code_neighbors is None
+        return
+    distances, indices = ctx.code_neighbors
+    assert indices.shape == distances.shape == (150, 10)
+    assert (indices != np.arange(150)[:, None]).all()  # never itself
+    assert (np.diff(distances, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("method", ["gmm", "spectral", "graph"])
+def test_initial_clusters_stage_finds_the_groups_and_sets_the_priors(blobs3, method):
+    X, y = blobs3
+    ctx = _context(X, method)
+    ctx.codes = X.copy()
+    ctx.code_neighbors = nearest_neighbors(ctx.codes, 10)
+    find_initial_clusters(ctx)
+    resp = ctx.responsibilities
+    assert resp.shape == (150, K)
+    np.testing.assert_allclose(resp.sum(1), 1.0)
+    assert adjusted_rand_score(y, resp.argmax(1)) == pytest.approx(1.0)
+    means, var = gaussian_moments(ctx.codes.astype(np.float64), resp, reg_covar=1e-3)
+    prior_loc, prior_logvar = ctx.module.prior_params()
+    np.testing.assert_allclose(prior_loc.detach().numpy(), means, rtol=1e-5)
+    np.testing.assert_allclose(
+        prior_logvar.detach().exp().numpy(), var, rtol=1e-3, atol=1e-6
+    )
+
+
+def test_alignment_stage_teaches_qy_the_initial_clusters(blobs3):
+    X, y = blobs3
+    ctx = _context(X, pretrain_epochs=2)
+    ctx.responsibilities = np.eye(K)[y]
+    align_clusters(ctx)
+    labels = ctx.module.qy_probs(ctx.X).argmax(1).numpy()
+    assert adjusted_rand_score(y, labels) == pytest.approx(1.0)
+
+
+def test_neighbour_stage_is_skipped_without_weights(blobs3):
+    ctx = _context(blobs3[0])
+    qy_head = _qy_head(ctx)
+    train_neighbor_terms(ctx)
+    assert ctx.neighbor_indices is None
+    assert torch.equal(_qy_head(ctx), qy_head)
+
+
+def test_neighbour_stage_trains_qy_and_refits_the_priors(blobs3):
+    X, y = blobs3
+    ctx = _context(X, neighbor_weights=(1.0, 1.0))
+    ctx.codes = X.copy()
+    ctx.code_neighbors = nearest_neighbors(ctx.codes, 10)
+    qy_head = _qy_head(ctx)
+    train_neighbor_terms(ctx)
+    np.testing.assert_array_equal(ctx.neighbor_indices.numpy(), ctx.code_neighbors[1])
+    assert not torch.equal(_qy_head(ctx), qy_head)
+    # The priors are the moments of the codes under the new q(y | x).
+    resp = ctx.module.qy_probs(ctx.X).detach().double().numpy()
+    means, _ = gaussian_moments(ctx.codes.astype(np.float64), resp, reg_covar=1e-3)
+    prior_loc = ctx.module.prior_params()[0].detach().numpy()
+    np.testing.assert_allclose(prior_loc, means, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ runner
+def test_runner_goes_through_every_stage(blobs3):
+    ctx = _context(blobs3[0], "graph", neighbor_weights=(0.5, 0.5))
+    result = run_warmup(ctx)
+    assert not result.interrupted
+    assert result.neighbor_indices is ctx.neighbor_indices is not None
+    assert ctx.responsibilities.shape == (150, K)
+    assert [name for name, _ in STAGES] == [
+        "autoencoder",
+        "codes",
+        "neighbour search",
+        "initial clusters",
+        "alignment",
+        "neighbors",
+    ]
+
+
+def test_runner_reports_the_stage_an_interrupt_cut(blobs3):
+    ran = []
+
+    def first(ctx):
+        ran.append("first")
+
+    def cut(ctx):
+        raise KeyboardInterrupt
+
+    def never(ctx):
+        ran.append("never")
+
+    ctx = _context(blobs3[0])
+    stages = (("first", first), ("cut", cut), ("never", never))
+    result = run_warmup(ctx, stages)
+    assert result.interrupted and result.interrupted_stage == "cut"
+    assert result.neighbor_indices is None
+    assert ran == ["first"]
+
+
+def test_an_interrupted_training_stage_cuts_the_warm_up(blobs3, monkeypatch):
+    import skgmvae._losses as losses_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(losses_module, "alignment_loss", interrupt)
+    ctx = _context(blobs3[0])
+    with pytest.warns(RuntimeWarning, match="interrupted after 0 epochs"):
+        result = run_warmup(ctx)
+    assert result.interrupted_stage == "alignment"
+    assert ctx.responsibilities is not None  # the stages before it ran
+
+
+# -------------------------------------------------------------- objectives
+def _batch_terms(objective, module, batch):
+    out = objective(module, batch, 0)
+    return out, {name: value.detach() for name, value in out.terms.items()}
+
+
+def test_objectives_name_their_terms(blobs3):
+    X = torch.as_tensor(blobs3[0])
+    module = _context(blobs3[0]).module
+    generator = torch.Generator().manual_seed(0)
+    targets = torch.full((150, K), 1.0 / K)
+    out, terms = _batch_terms(AlignmentObjective(), module, (X, targets))
+    assert list(terms) == ["alignment"]
+    torch.testing.assert_close(out.loss, terms["alignment"])
+
+    indices = torch.as_tensor(nearest_neighbors(blobs3[0], 5)[1])
+    neighbors = NeighborTerms(X, indices, 2.0, 3.0, generator)
+    index = torch.arange(20)
+    out, terms = _batch_terms(NeighborObjective(neighbors), module, index)
+    assert list(terms) == ["consistency", "balance"]
+    torch.testing.assert_close(out.loss, terms["consistency"] + terms["balance"])
+    assert (terms["consistency"] >= 0).all()
+    assert terms["balance"].unique().numel() == 1  # one value per batch
+
+    elbo = ElboObjective(ElboSettings(), generator, neighbors)
+    out, terms = _batch_terms(elbo, module, index)
+    assert list(terms) == ["reconstruction", "kl_z", "kl_y", "consistency", "balance"]
+    torch.testing.assert_close(out.loss, sum(terms.values()))
+    assert elbo.epoch_metrics(0) == {"temperature": 1.0}
+
+
+def test_the_loop_logs_each_named_term(blobs3):
+    X = torch.as_tensor(blobs3[0])
+    module = _context(blobs3[0]).module
+    generator = torch.Generator().manual_seed(0)
+    indices = torch.as_tensor(nearest_neighbors(blobs3[0], 5)[1])
+    neighbors = NeighborTerms(X, indices, 2.0, 3.0, generator)
+    state = TrainingState(_optimizer(module, 1e-3))
+    result = train(
+        module,
+        torch.arange(150),
+        ElboObjective(ElboSettings(), generator, neighbors),
+        state,
+        FixedEpochs(2),
+        TrainingConfig(batch_size=50),
+        generator,
+    )
+    assert result.n_epochs == 2 and not result.converged
+    record = state.history[-1]
+    names = ["reconstruction", "kl_z", "kl_y", "consistency", "balance"]
+    assert list(record) == ["loss", *names, "temperature", "seconds"]
+    assert record["loss"] == pytest.approx(
+        math.fsum(record[name] for name in names), rel=1e-5
+    )
