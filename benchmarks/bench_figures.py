@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import bench_report
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.decomposition import PCA
@@ -47,8 +48,11 @@ def plot_scores(
     file_name: str = "accuracy.png",
     log: bool = False,
 ) -> str | None:
-    """Bars of the mean per method, one panel per data set, seeds as dots."""
-    ok = [run for run in runs if not run.get("error")]
+    """Bars of the mean per method, one panel per data set, seeds as dots.
+
+    Failed and interrupted runs are left out, as in the summary table.
+    """
+    ok = [run for run in runs if bench_report.completed(run)]
     datasets = list(dict.fromkeys(run["dataset"] for run in ok))
     if not datasets:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ RUN_FIELDS = (
     "dataset",
     "method",
     "seed",
+    "status",
     "n_samples",
     "n_features",
     "n_clusters",
@@ -45,12 +47,19 @@ RUN_FIELDS = (
 SCORES = ("acc", "nmi", "ari")
 
 
+def completed(run: dict[str, Any]) -> bool:
+    """Whether ``run`` finished and was scored: not failed (``status``
+    "failed", or an ``error``) nor cut by an interrupt ("interrupted")."""
+    return run.get("status", "ok") == "ok" and not run.get("error")
+
+
 # ----------------------------------------------------------------- summary
 def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean, standard deviation and worst value over seeds per group.
 
     Runs are grouped by (data set, method) in order of first appearance;
-    failed runs are counted but left out of the statistics. The standard
+    failed and interrupted runs are counted but left out of the statistics
+    (an interrupted model is half-trained, not a result). The standard
     deviation is the sample one (``ddof=1``), 0 for a single seed.
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -62,12 +71,14 @@ def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def _summarize_group(
     key: tuple[str, str], group: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    ok = [run for run in group if not run.get("error")]
+    ok = [run for run in group if completed(run)]
+    n_interrupted = sum(run.get("status") == "interrupted" for run in group)
     row: dict[str, Any] = {
         "dataset": key[0],
         "method": key[1],
         "n_seeds": len(ok),
-        "n_failed": len(group) - len(ok),
+        "n_failed": len(group) - len(ok) - n_interrupted,
+        "n_interrupted": n_interrupted,
         "device": ", ".join(sorted({str(run["device"]) for run in ok})) or "-",
     }
     for name in (*SCORES, "fit_seconds", "predict_seconds"):
@@ -120,8 +131,13 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
 
 
 def _seeds_cell(row: dict[str, Any]) -> str:
-    if row["n_failed"]:
-        return f"{row['n_seeds']} ({row['n_failed']} failed)"
+    left_out = [
+        f"{row[key]} {word}"
+        for key, word in (("n_failed", "failed"), ("n_interrupted", "interrupted"))
+        if row.get(key)
+    ]
+    if left_out:
+        return f"{row['n_seeds']} ({', '.join(left_out)})"
     return str(row["n_seeds"])
 
 
@@ -185,10 +201,18 @@ def results_markdown(
 
 # ------------------------------------------------------------------ files
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON; NaN becomes null."""
-    with open(path, "w", encoding="utf-8") as handle:
+    """Write ``payload`` as indented JSON; NaN becomes null.
+
+    Written to a temporary file that then replaces ``path``, so that a
+    reader, or a kill during the write, finds the old file or the new one,
+    never half of one: the benchmark rewrites its ``runs.json`` after every
+    run.
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(_json_safe(payload), handle, indent=2)
         handle.write("\n")
+    os.replace(temporary, path)
 
 
 def _json_safe(obj: Any) -> Any:

@@ -13,8 +13,12 @@ Usage::
 
 The output folder (``--out``, by default ``benchmarks/results/<timestamp>``)
 receives ``results.md`` (the table printed at the end), ``runs.json`` (every
-run with the environment), ``runs.csv``, ``summary.csv`` and, when matplotlib
-is installed, PNG figures. See ``benchmarks/README.md`` for the columns.
+run with the environment, rewritten after each run), ``runs.csv``,
+``summary.csv`` and, when matplotlib is installed, PNG figures. See
+``benchmarks/README.md`` for the columns.
+
+Ctrl-C stops the benchmark: the run it cut is recorded as interrupted and
+left out of the table, the outputs are written and the exit code is 130.
 """
 
 from __future__ import annotations
@@ -258,14 +262,63 @@ def n_seeds_for(X: np.ndarray, options: Options) -> int:
 
 
 # -------------------------------------------------------------------- runs
+# Exit code after Ctrl-C: 128 + SIGINT, the shells' convention.
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class Session:
+    """The runs so far and what is running now.
+
+    ``runs.json`` is rewritten from it after every run, so that a benchmark
+    that is killed or interrupted leaves the runs it finished.
+    """
+
+    options: Options
+    env: dict[str, Any]
+    start: float = field(default_factory=time.perf_counter)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    # What is running now; named in the message when an interrupt stops it.
+    stage: str = "start-up"
+
+    def progress(self, message: str) -> None:
+        """A progress line with the elapsed time, see :func:`progress`."""
+        progress(self.start, message)
+
+    def add_run(self, record: dict[str, Any]) -> None:
+        """Keep a finished (or failed, or cut) run and save ``runs.json``."""
+        self.runs.append(record)
+        self.save("running")
+
+    def save(self, state: str) -> None:
+        """Write ``runs.json`` with ``state`` running, interrupted or done."""
+        options_record = {**asdict(self.options), "gmvae_quick_params": QUICK_GMVAE}
+        payload = {
+            "state": state,
+            "environment": self.env,
+            "options": {key: _plain(value) for key, value in options_record.items()},
+            "notes": self.notes,
+            "runs": self.runs,
+            "summary": bench_report.summarize(self.runs),
+        }
+        bench_report.write_json(self.options.out / "runs.json", payload)
+
+
 def run_one(
     method: str, X: np.ndarray, y: np.ndarray, seed: int, options: Options
 ) -> tuple[dict[str, Any], Any]:
-    """Fit and predict once; the measurements and the fitted model."""
+    """Fit and predict once; the measurements and the fitted model.
+
+    Raises ``KeyboardInterrupt`` when the fit was interrupted, also when
+    the estimator caught the interrupt itself and only warned about it.
+    """
     n_clusters = int(np.unique(y).size)
     record: dict[str, Any] = {
         "method": method,
         "seed": seed,
+        "status": "ok",
         "n_samples": X.shape[0],
         "n_features": X.shape[1],
         "n_clusters": n_clusters,
@@ -285,6 +338,12 @@ def run_one(
         start = time.perf_counter()
         model.fit(X)
         fitted = time.perf_counter()
+        # GMVAEClustering.fit catches Ctrl-C, keeps the last completed epoch
+        # and only warns: stop as if the interrupt had reached us, rather
+        # than score and average a half-trained model. The warnings, one a
+        # line, go with it into the record of the cut run.
+        if _interrupted(caught):
+            raise KeyboardInterrupt("\n".join(_warning_texts(caught)))
         labels = model.predict(X)
         predicted = time.perf_counter()
     record.update(
@@ -305,6 +364,16 @@ def run_one(
     return record, model
 
 
+def _interrupted(caught: list[warnings.WarningMessage]) -> bool:
+    """Whether the estimator reported a caught interrupt ("Training
+    interrupted after ..." or "Warm-up interrupted during ...")."""
+    return any(
+        issubclass(warning.category, RuntimeWarning)
+        and "nterrupted" in str(warning.message)
+        for warning in caught
+    )
+
+
 def _uses_cuda(device: str) -> bool:
     if device == "auto":
         return torch.cuda.is_available()
@@ -320,16 +389,25 @@ def _warning_texts(caught: list[warnings.WarningMessage]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def failed_record(method: str, seed: int, X: np.ndarray, error: str) -> dict:
-    """A run that raised: no scores, the error text kept."""
+def unscored_record(
+    method: str,
+    seed: int,
+    X: np.ndarray,
+    status: str,
+    error: str | None = None,
+    reported: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A run that raised (``status="failed"``, the error text kept) or that
+    an interrupt cut (``"interrupted"``): no scores."""
     record = dict.fromkeys(bench_report.RUN_FIELDS)
     record.update(
         method=method,
         seed=seed,
+        status=status,
         n_samples=X.shape[0],
         n_features=X.shape[1],
         device="-",
-        warnings=[],
+        warnings=list(reported),
         error=error,
     )
     return record
@@ -350,44 +428,68 @@ def _run_line(record: dict[str, Any]) -> str:
     return line
 
 
-def run_dataset(
-    dataset: str, options: Options, start: float, figures: list[str]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """All methods and seeds on one data set; runs and notes."""
+def run_dataset(dataset: str, session: Session) -> None:
+    """All methods and seeds on one data set, added to ``session``."""
+    options = session.options
+    session.stage = f"{dataset}: loading the data"
     X, y = load_dataset(dataset, data_dir=options.data_dir)
-    progress(
-        start, f"{dataset}: {X.shape[0]} x {X.shape[1]}, {np.unique(y).size} classes"
+    session.progress(
+        f"{dataset}: {X.shape[0]} x {X.shape[1]}, {np.unique(y).size} classes"
     )
     methods, notes = methods_for(X, options)
     for note in notes:
-        progress(start, f"{dataset}: {note}")
-    notes = [f"{dataset}: {note}" for note in notes]
+        session.progress(f"{dataset}: {note}")
+        session.notes.append(f"{dataset}: {note}")
     n_seeds = n_seeds_for(X, options)
-    runs = []
     for method in methods:
         for seed in range(n_seeds):
-            progress(start, f"{dataset} | {method} | seed {seed + 1}/{n_seeds} ...")
-            try:
-                record, model = run_one(method, X, y, seed, options)
-            except Exception as exc:  # keep going; reported and exit code 1
-                traceback.print_exc()
-                error = f"{type(exc).__name__}: {exc}"
-                record, model = failed_record(method, seed, X, error), None
-                progress(start, f"{dataset} | {method} | seed {seed}: FAILED {error}")
-            else:
-                progress(
-                    start, f"{dataset} | {method} | seed {seed}: {_run_line(record)}"
-                )
-            record["dataset"] = dataset
-            runs.append(record)
+            model = run_seed(session, dataset, method, X, y, seed, n_seeds)
             if (
-                method == "gmvae"
+                options.figures
+                and method == "gmvae"
                 and seed == 0
                 and model is not None
-                and options.figures
             ):
-                figures += model_figures(model, X, y, dataset, options.out)
-    return runs, notes
+                session.stage = f"{dataset}: figures of the gmvae seed 0 model"
+                session.figures += model_figures(model, X, y, dataset, options.out)
+
+
+def run_seed(
+    session: Session,
+    dataset: str,
+    method: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    n_seeds: int,
+) -> Any:
+    """One run, added to ``session``; the fitted model, None if it raised.
+
+    An interrupt is recorded as a cut run and raised again, to stop the
+    benchmark; any other exception is recorded and the benchmark goes on.
+    """
+    # One numbering in every line: the seed is the random_state value, and
+    # "k of n" counts the runs.
+    label = f"{dataset} | {method} | seed {seed} ({seed + 1} of {n_seeds})"
+    session.stage = label
+    session.progress(f"{label} ...")
+    try:
+        record, model = run_one(method, X, y, seed, session.options)
+    except KeyboardInterrupt as exc:
+        reported = str(exc).splitlines()  # the estimator's warnings, if any
+        record = unscored_record(method, seed, X, "interrupted", reported=reported)
+        session.add_run({**record, "dataset": dataset})
+        session.progress(f"{label}: INTERRUPTED, not scored")
+        raise
+    except Exception as exc:  # keep going; reported and exit code 1
+        traceback.print_exc()
+        error = f"{type(exc).__name__}: {exc}"
+        record, model = unscored_record(method, seed, X, "failed", error=error), None
+        session.progress(f"{label}: FAILED {error}")
+    else:
+        session.progress(f"{label}: {_run_line(record)}")
+    session.add_run({**record, "dataset": dataset})
+    return model
 
 
 def model_figures(model, X: np.ndarray, y: np.ndarray, dataset: str, out: Path):
@@ -408,30 +510,24 @@ def summary_figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
 
 
 # -------------------------------------------------------------------- main
-def write_outputs(
-    options: Options,
-    env: dict[str, Any],
-    runs: list[dict[str, Any]],
-    notes: list[str],
-    figures: list[str],
-) -> str:
-    """Write every output file; return the Markdown table."""
-    summary = bench_report.summarize(runs)
+def write_outputs(session: Session, state: str) -> str:
+    """Write every output file; return the Markdown table.
+
+    ``state`` (done or interrupted) goes into ``runs.json``; the summary,
+    the table and the figures leave out failed and interrupted runs.
+    """
+    out = session.options.out
+    summary = bench_report.summarize(session.runs)
     table = bench_report.markdown_table(summary)
-    out = options.out
-    options_record = {**asdict(options), "gmvae_quick_params": QUICK_GMVAE}
-    payload = {
-        "environment": env,
-        "options": {key: _plain(value) for key, value in options_record.items()},
-        "notes": notes,
-        "runs": runs,
-        "summary": summary,
-    }
-    bench_report.write_json(out / "runs.json", payload)
-    bench_report.write_csv(out / "runs.csv", runs, bench_report.RUN_FIELDS)
+    if session.options.figures:
+        session.figures = summary_figures(session.runs, out) + session.figures
+    session.save(state)
+    bench_report.write_csv(out / "runs.csv", session.runs, bench_report.RUN_FIELDS)
     summary_fields = list(summary[0]) if summary else ["dataset", "method"]
     bench_report.write_csv(out / "summary.csv", summary, summary_fields)
-    markdown = bench_report.results_markdown(env, table, notes, figures)
+    markdown = bench_report.results_markdown(
+        session.env, table, session.notes, session.figures
+    )
     (out / "results.md").write_text(markdown, encoding="utf-8")
     return table
 
@@ -441,7 +537,7 @@ def _plain(value: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; 0 when every run succeeded, 1 otherwise."""
+    """Run the benchmark; the exit code of :func:`run_benchmark`."""
     options = parse_args(argv)
     if options.threads is None:
         return run_benchmark(options)
@@ -455,30 +551,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_benchmark(options: Options) -> int:
-    """Run every data set and method, write the outputs; the exit code."""
+    """Run every data set and method, write the outputs; the exit code.
+
+    0 when every run succeeded, 1 when one raised, ``EXIT_INTERRUPTED``
+    (130) when an interrupt (Ctrl-C) stopped the benchmark.
+    """
     options.out.mkdir(parents=True, exist_ok=True)
     env = bench_env.environment_info(bench_env.command_line("run.py", options.argv))
-    start = time.perf_counter()
-    progress(start, f"output folder: {options.out}")
-    progress(start, f"CPU: {env['cpu_model']}, GPU: {env['gpu_model'] or 'none'}")
+    session = Session(options, env)
+    session.progress(f"output folder: {options.out}")
+    session.progress(f"CPU: {env['cpu_model']}, GPU: {env['gpu_model'] or 'none'}")
     if options.figures and not bench_figures.matplotlib_available():
-        progress(
-            start,
+        session.progress(
             "matplotlib is not installed: skipping figures "
-            "(pip install 'skgmvae[bench]')",
+            "(pip install 'skgmvae[bench]')"
         )
         options.figures = False
-    runs, notes, figures = [], [], []
-    for dataset in options.datasets:
-        dataset_runs, dataset_notes = run_dataset(dataset, options, start, figures)
-        runs += dataset_runs
-        notes += dataset_notes
-    if options.figures:
-        figures = summary_figures(runs, options.out) + figures
-    table = write_outputs(options, env, runs, notes, figures)
+    session.save("running")
+    try:
+        for dataset in options.datasets:
+            run_dataset(dataset, session)
+    except KeyboardInterrupt:
+        return stop_interrupted(session)
+    table = write_outputs(session, "done")
     print("\n" + table + "\n", flush=True)
-    progress(start, f"done; results in {options.out}")
-    return 1 if any(run["error"] for run in runs) else 0
+    session.progress(f"done; results in {options.out}")
+    return 1 if any(run["status"] == "failed" for run in session.runs) else 0
+
+
+def stop_interrupted(session: Session) -> int:
+    """Write what an interrupted benchmark has; ``EXIT_INTERRUPTED``."""
+    where = session.stage
+    done = sum(bench_report.completed(run) for run in session.runs)
+    session.notes.append(
+        f"Interrupted during {where}; the runs after it were not made."
+    )
+    table = write_outputs(session, "interrupted")
+    print("\n" + table + "\n", flush=True)
+    session.progress(
+        f"INTERRUPTED during {where}: stopped there, {done} completed run(s) "
+        f"written to {session.options.out / 'runs.json'}"
+    )
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
