@@ -9,7 +9,6 @@ training loop :mod:`skgmvae._training`.
 from __future__ import annotations
 
 import copy
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -58,6 +57,7 @@ from skgmvae._training import (
     make_optimizer,
 )
 from skgmvae._validation import (
+    PREDICT_MARGIN,
     NonFiniteError,
     check_finite_output,
     check_hidden_layer_sizes,
@@ -66,6 +66,7 @@ from skgmvae._validation import (
     in_unit_interval,
 )
 from skgmvae._warmup import WarmupResult
+from skgmvae._warnings import warn
 
 
 class GMVAEClustering(
@@ -738,41 +739,36 @@ class GMVAEClustering(
                 if chunk
                 else f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
             )
-        likelihood = self._data_likelihood(X, first=first, chunk=chunk)
+        likelihood, X = self._data_likelihood(X, first=first, chunk=chunk)
         device = resolve_device(self.device)
         config = self._training_config(n_samples)
         return TrainingData(X, as_float32_tensor(X, device), likelihood, device, config)
 
-    def _data_likelihood(self, X: np.ndarray, *, first: bool, chunk: bool) -> str:
-        """The likelihood for training on ``X``, checked against the model's."""
+    def _data_likelihood(
+        self, X: np.ndarray, *, first: bool, chunk: bool
+    ) -> tuple[str, np.ndarray]:
+        """The likelihood for training on ``X``, checked against the model's,
+        and ``X`` (clipped to [0, 1] for the Bernoulli likelihood)."""
         if chunk and not first:
-            if self.likelihood_ == "bernoulli":
-                check_unit_interval(
-                    X,
-                    what="this chunk",
-                    remedy="Scale every chunk the same way, or set "
-                    "likelihood='gaussian' before the first call.",
-                )
-            return self.likelihood_
-        if self.likelihood == "auto":
-            likelihood = "bernoulli" if in_unit_interval(X) else "gaussian"
-        elif self.likelihood == "bernoulli":
-            check_unit_interval(
-                X,
-                what="X",
-                remedy="Scale X with sklearn.preprocessing.MinMaxScaler, or use "
-                "likelihood='gaussian'.",
-            )
-            likelihood = "bernoulli"
+            likelihood = self.likelihood_
+            remedy = "Scale every chunk the same way, or set likelihood='gaussian' "
+            remedy += "before the first call."
         else:
             likelihood = self.likelihood
-        if not first and likelihood != self.likelihood_:
+            if likelihood == "auto":
+                likelihood = "bernoulli" if in_unit_interval(X) else "gaussian"
+            remedy = "Scale X with sklearn.preprocessing.MinMaxScaler, or use "
+            remedy += "likelihood='gaussian'."
+        if not chunk and not first and likelihood != self.likelihood_:
             raise ValueError(
                 f"warm_start=True continues a model fitted with the "
                 f"{self.likelihood_!r} likelihood, but this X implies "
                 f"{likelihood!r}."
             )
-        return likelihood
+        if likelihood == "bernoulli":
+            what = "this chunk" if chunk else "X"
+            X = check_unit_interval(X, what=what, remedy=remedy)
+        return likelihood, X
 
     def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
         """The fitted network and its optimizer, step count and history."""
@@ -823,22 +819,20 @@ class GMVAEClustering(
 
     def _warn_after_fit(self, result: TrainingResult) -> None:
         if not result.converged and not result.interrupted:
-            warnings.warn(
+            warn(
                 f"GMVAEClustering stopped after max_iter={self.max_iter} epochs "
                 "before the loss stopped improving (converged_=False). Increase "
                 "max_iter, or raise tol / lower n_iter_no_change to stop sooner.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
         n_used = np.unique(self.labels_).size
         if n_used < self.n_clusters:
-            warnings.warn(
+            warn(
                 f"Only {n_used} of n_clusters={self.n_clusters} clusters are "
                 "assigned any training sample. The data may hold fewer clusters, "
                 "or training merged some: try another random_state, n_init > 1, "
                 "or a smaller n_clusters.",
                 UserWarning,
-                stacklevel=3,
             )
 
     # -------------------------------------------------------- small helpers
@@ -886,8 +880,13 @@ class GMVAEClustering(
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         check_magnitude(X)
         if self.likelihood_ == "bernoulli":
-            check_unit_interval(
-                X, what="X", remedy="Apply the same scaling as at fit time."
+            X = check_unit_interval(
+                X,
+                what="X",
+                remedy="Values up to 1 outside [0, 1] are clipped; these were "
+                "not scaled like the training data. Apply the same scaling as "
+                "at fit time.",
+                margin=PREDICT_MARGIN,
             )
         return as_float32_tensor(X, module_device(self.module_))
 

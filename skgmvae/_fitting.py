@@ -8,7 +8,6 @@ estimator, so each step can be called and tested on its own.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +35,7 @@ from skgmvae._training import (
 )
 from skgmvae._validation import check_finite_output
 from skgmvae._warmup import WarmupContext, WarmupResult, WarmupSettings, run_warmup
+from skgmvae._warnings import warn
 
 
 @dataclass(frozen=True)
@@ -161,12 +161,11 @@ def warm_up(
     )
     result = run_warmup(context)
     if result.interrupted:
-        warnings.warn(
+        warn(
             f"Warm-up interrupted during its {result.interrupted_stage} stage; "
             "the model has not been trained on the ELBO and its clusters are "
             "only a rough start.",
             RuntimeWarning,
-            stacklevel=5,
         )
     return result
 

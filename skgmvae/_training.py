@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ import torch
 from skgmvae._losses import Objective
 from skgmvae._module import GMVAE
 from skgmvae._validation import NonFiniteError
+from skgmvae._warnings import warn
 
 # batch_size="auto": 128 rows, 256 from _LARGE_DATA samples on, 512 from
 # _VERY_LARGE_DATA on. Larger batches run the matrix products closer to the
@@ -179,11 +179,10 @@ def train(
     except KeyboardInterrupt:
         _restore(module, state, good)
         interrupted = True
-        warnings.warn(
+        warn(
             f"Training interrupted after {epoch} epochs; the model keeps the "
             "state of the last completed epoch.",
             RuntimeWarning,
-            stacklevel=2,
         )
     finally:
         module.eval()
@@ -193,11 +192,10 @@ def train(
 def _lower_learning_rate(state: TrainingState) -> None:
     for group in state.optimizer.param_groups:
         group["lr"] *= 0.1
-    warnings.warn(
+    warn(
         "Non-finite training loss; restored the last finite state "
         "and lowered the learning rate tenfold.",
         RuntimeWarning,
-        stacklevel=3,
     )
 
 

@@ -71,23 +71,50 @@ def check_finite_output(values: torch.Tensor, what: str) -> torch.Tensor:
     return values
 
 
-def in_unit_interval(X: np.ndarray) -> bool:
-    """Whether every value of ``X`` lies in [0, 1]."""
-    return bool(X.min() >= 0.0 and X.max() <= 1.0)
+# Values this close outside [0, 1] count as inside (and are clipped): a
+# scaler's rounding (a maximum of 1.0000000000000004) must not change the
+# likelihood that likelihood="auto" picks, nor make the Bernoulli one fail.
+UNIT_TOLERANCE = 1e-6
+# At prediction and scoring time, values up to this far outside [0, 1] are
+# clipped: new data scaled with the training data's MinMaxScaler fall
+# somewhat outside the training range. Farther values were not scaled like
+# the training data (raw pixels, say) and are rejected.
+PREDICT_MARGIN = 1.0
 
 
-def check_unit_interval(X: np.ndarray, *, what: str, remedy: str) -> None:
-    """Raise a ``ValueError`` unless ``X`` lies in [0, 1], as Bernoulli needs.
+def in_unit_interval(X: np.ndarray, tolerance: float = UNIT_TOLERANCE) -> bool:
+    """Whether every value of ``X`` lies in [0, 1], up to ``tolerance``."""
+    return bool(X.min() >= -tolerance and X.max() <= 1.0 + tolerance)
 
-    The message names the range ``what`` (the data or a chunk of it) covers,
-    then the ``remedy``.
+
+def check_unit_interval(
+    X: np.ndarray, *, what: str, remedy: str, margin: float = UNIT_TOLERANCE
+) -> np.ndarray:
+    """``X`` clipped to [0, 1], as the Bernoulli likelihood needs.
+
+    Values more than ``margin`` outside [0, 1] raise a ``ValueError`` that
+    names the range ``what`` (the data or a chunk of it) covers, then the
+    ``remedy``. ``X`` is copied only when it needs clipping.
     """
-    if not in_unit_interval(X):
+    low, high = X.min(), X.max()
+    if low < -margin or high > 1.0 + margin:
         raise ValueError(
             "The Bernoulli likelihood (likelihood='bernoulli') needs every value "
-            f"of X in [0, 1], but {what} ranges over [{X.min():.4g}, "
-            f"{X.max():.4g}]. {remedy}"
+            f"of X in [0, 1], but {what} ranges over [{_show(low)}, "
+            f"{_show(high)}]. {remedy}"
         )
+    if low < 0.0 or high > 1.0:
+        X = np.clip(X, 0.0, 1.0)
+    return X
+
+
+def _show(value: float) -> str:
+    """``value`` with 4 significant digits, or all of them where 4 would make
+    a value outside [0, 1] look inside it."""
+    short = f"{value:.4g}"
+    if (value < 0.0 or value > 1.0) and 0.0 <= float(short) <= 1.0:
+        return repr(float(value))
+    return short
 
 
 def check_hidden_layer_sizes(value) -> tuple[int, ...]:

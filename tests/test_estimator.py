@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
+from sklearn.datasets import load_wine
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -732,3 +733,72 @@ def test_auto_batch_size_grows_with_the_data(n_samples, expected):
     # The training configuration caps it at the number of samples.
     config = GMVAEClustering()._training_config(n_samples)
     assert config.batch_size == min(expected, n_samples)
+
+
+# ------------------------------------------------- scaled data in searches
+def test_grid_search_over_a_minmax_pipeline_gives_finite_scores(fast):
+    # Test folds scaled by the training fold's MinMaxScaler fall outside
+    # [0, 1]; scoring clips them instead of failing (NaN scores).
+    X, _ = load_wine(return_X_y=True)
+    pipe = make_pipeline(MinMaxScaler(), _model(fast, n_clusters=3))
+    search = GridSearchCV(pipe, {"gmvaeclustering__latent_dim": [2, 4]}, cv=3)
+    search.fit(X)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    assert (
+        search.best_params_["gmvaeclustering__latent_dim"]
+        == [2, 4][int(np.argmax(scores))]
+    )
+
+
+def test_prediction_clips_values_slightly_outside_the_unit_interval(fitted):
+    X = np.random.default_rng(0).uniform(-0.3, 1.6, size=(40, 64))
+    clipped = np.clip(X, 0.0, 1.0)
+    np.testing.assert_array_equal(
+        fitted.predict_proba(X), fitted.predict_proba(clipped)
+    )
+    np.testing.assert_array_equal(
+        fitted.score_samples(X), fitted.score_samples(clipped)
+    )
+    np.testing.assert_array_equal(fitted.transform(X), fitted.transform(clipped))
+
+
+def test_fit_stays_strict_about_the_unit_interval(fast):
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    X[0, 0] = 1.3
+    with pytest.raises(ValueError, match=r"ranges over \[.*, 1\.3\]"):
+        _model(fast, likelihood="bernoulli").fit(X)
+
+
+def test_rounding_above_one_does_not_change_the_likelihood(fast):
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    X[0, 0] = 1.0000000000000004  # MinMaxScaler's rounding
+    model = _model(fast).fit(X)
+    assert model.likelihood_ == "bernoulli"
+    np.testing.assert_array_equal(model.labels_, model.predict(np.clip(X, 0, 1)))
+
+
+def test_the_error_shows_the_digits_that_violate_the_range(fast):
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    X[0, 0] = 1.00001
+    with pytest.raises(ValueError, match=r"ranges over \[.*, 1\.00001\]"):
+        _model(fast, likelihood="bernoulli").fit(X)
+
+
+# ------------------------------------------------------------ warning lines
+@pytest.mark.parametrize("method", ["fit", "fit_predict", "fit_transform"])
+def test_warnings_point_at_the_callers_line(digits01, fast, method):
+    model = _model(fast, max_iter=1, n_iter_no_change=5)
+    with pytest.warns(ConvergenceWarning) as record:
+        getattr(model, method)(digits01[0])
+    assert {warning.filename for warning in record} == {__file__}
+
+
+def test_interrupt_warnings_point_at_the_callers_line(digits01, fast, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(losses_module, "alignment_loss", interrupt)
+    with pytest.warns(RuntimeWarning, match="nterrupted") as record:
+        _model(fast, init_params="gmm").fit(digits01[0])
+    assert {warning.filename for warning in record} == {__file__}
