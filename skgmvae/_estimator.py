@@ -263,6 +263,20 @@ class GMVAEClustering(
         The mini-batch size used (``batch_size`` resolved, capped at the
         number of samples).
 
+    weights_ : ndarray of shape (n_clusters,)
+        The mixture weights p(y), as ``GaussianMixture.weights_``.
+
+    means_ : ndarray of shape (n_clusters, latent_dim)
+        The mean of each cluster's Gaussian p(z | y), in the latent space of
+        :meth:`transform`'s output, as ``GaussianMixture.means_``.
+
+    covariances_ : ndarray of shape (n_clusters, latent_dim)
+        The diagonal variances of each p(z | y), as
+        ``GaussianMixture.covariances_`` with ``covariance_type="diag"``.
+        The model has no BIC or AIC: its likelihood has no closed form
+        (``score`` is a lower bound) and a network's parameter count does
+        not measure its flexibility; compare models by held-out ``score``.
+
     likelihood_ : str
         The observation model used, ``"bernoulli"`` or ``"gaussian"``.
 
@@ -462,7 +476,7 @@ class GMVAEClustering(
                 if result.interrupted:
                     break
         self._store(best, data, n_iter=best.result.n_epochs, renumber=not continuing)
-        self._warn_after_fit(best.result)
+        self._warn_after_fit(best.result, data.X)
         return self
 
     def fit_predict(self, X, y=None):
@@ -697,6 +711,27 @@ class GMVAEClustering(
         check_finite_output(X, "sample")
         return X.cpu().numpy().astype(np.float64), y.cpu().numpy()
 
+    # ------------------------------------------- the mixture, as sklearn's
+    @property
+    def weights_(self) -> np.ndarray:
+        """Mixture weights p(y), shape ``(n_clusters,)``, as ``GaussianMixture``."""
+        check_is_fitted(self, "module_")
+        weights = np.exp(self.module_.log_prior_y.detach().cpu().double().numpy())
+        return weights / weights.sum()
+
+    @property
+    def means_(self) -> np.ndarray:
+        """Means of p(z | y) in latent space, ``(n_clusters, latent_dim)``."""
+        check_is_fitted(self, "module_")
+        return self.module_.prior_params()[0].detach().cpu().double().numpy()
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        """Diagonal variances of p(z | y), ``(n_clusters, latent_dim)``."""
+        check_is_fitted(self, "module_")
+        logvar = self.module_.prior_params()[1].detach()
+        return logvar.exp().cpu().double().numpy()
+
     # --------------------------------------------------------- sklearn glue
     @property
     def _n_features_out(self) -> int:
@@ -817,7 +852,21 @@ class GMVAEClustering(
         self._optimizer_state = state.optimizer.state_dict()
         self.labels_ = labels
 
-    def _warn_after_fit(self, result: TrainingResult) -> None:
+    def _warn_after_fit(self, result: TrainingResult, X: np.ndarray) -> None:
+        """At most one warning on degenerate data; else convergence and
+        empty clusters."""
+        n_used = np.unique(self.labels_).size
+        if n_used < self.n_clusters:
+            n_distinct = np.unique(X, axis=0).shape[0]
+            if n_distinct < self.n_clusters:
+                warn(
+                    f"X holds only {n_distinct} distinct sample(s), fewer than "
+                    f"n_clusters={self.n_clusters}: at most {n_distinct} "
+                    f"clusters can be told apart, and {n_used} are used. Check "
+                    "X for duplicated rows, or lower n_clusters.",
+                    UserWarning,
+                )
+                return
         if not result.converged and not result.interrupted:
             warn(
                 f"GMVAEClustering stopped after max_iter={self.max_iter} epochs "
@@ -825,7 +874,6 @@ class GMVAEClustering(
                 "max_iter, or raise tol / lower n_iter_no_change to stop sooner.",
                 ConvergenceWarning,
             )
-        n_used = np.unique(self.labels_).size
         if n_used < self.n_clusters:
             warn(
                 f"Only {n_used} of n_clusters={self.n_clusters} clusters are "

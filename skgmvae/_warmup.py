@@ -27,11 +27,13 @@ left it; each stage can also be called on its own.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from skgmvae._initialization import StartSettings, gaussian_moments, initial_clusters
 from skgmvae._losses import (
@@ -140,15 +142,21 @@ def search_neighbors(ctx: WarmupContext) -> None:
 def find_initial_clusters(ctx: WarmupContext) -> None:
     """Cluster the codes and set the cluster priors p(z | y) from them."""
     X = ctx.X.cpu().numpy() if ctx.method == "graph" else None
-    ctx.responsibilities = initial_clusters(
-        ctx.method,
-        ctx.codes,
-        ctx.module.n_clusters,
-        ctx.settings.start,
-        code_neighbors=ctx.code_neighbors,
-        X=X,
-        random_state=ctx.random_state,
-    )
+    with warnings.catch_warnings():
+        # On degenerate data (fewer distinct codes than clusters), k-means,
+        # the mixture and PCA warn from inside the start, once per run; the
+        # estimator says once, after the fit, what is wrong with the data.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ctx.responsibilities = initial_clusters(
+            ctx.method,
+            ctx.codes,
+            ctx.module.n_clusters,
+            ctx.settings.start,
+            code_neighbors=ctx.code_neighbors,
+            X=X,
+            random_state=ctx.random_state,
+        )
     set_prior_from_clusters(ctx, ctx.responsibilities)
 
 

@@ -321,9 +321,20 @@ def test_collapse_warning_when_clusters_are_unused(fast):
     # Two distinct points: identical inputs get identical cluster
     # probabilities, so at most two of five clusters can be used.
     X = np.repeat(np.array([[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0]]), 10, axis=0)
-    with pytest.warns(UserWarning, match=r"Only [12] of n_clusters=5 clusters"):
+    with pytest.warns(UserWarning, match=r"only 2 distinct sample.*n_clusters=5"):
         model = _model(fast, n_clusters=5).fit(X)
     assert np.unique(model.labels_).size <= 2
+
+
+@pytest.mark.parametrize("init_params", ["graph", "gmm", "spectral", "random"])
+def test_constant_data_gives_one_warning_that_names_the_problem(fast, init_params):
+    # k-means, the mixture and PCA warn from inside the start on such data;
+    # the user sees one warning, about the data.
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        _model(fast, n_clusters=4, init_params=init_params).fit(np.ones((50, 3)))
+    assert [str(w.message)[:28] for w in record] == ["X holds only 1 distinct samp"]
+    assert record[0].filename == __file__
 
 
 def test_warm_start_continues_training(digits01, fast):
@@ -802,3 +813,26 @@ def test_interrupt_warnings_point_at_the_callers_line(digits01, fast, monkeypatc
     with pytest.warns(RuntimeWarning, match="nterrupted") as record:
         _model(fast, init_params="gmm").fit(digits01[0])
     assert {warning.filename for warning in record} == {__file__}
+
+
+# -------------------------------------------- GaussianMixture's attributes
+def test_mixture_attributes_in_gaussian_mixture_terms(fitted):
+    K, D = fitted.n_clusters, fitted.latent_dim
+    assert fitted.weights_.shape == (K,)
+    np.testing.assert_allclose(fitted.weights_.sum(), 1.0)
+    assert fitted.means_.shape == fitted.covariances_.shape == (K, D)
+    assert (fitted.covariances_ > 0).all()
+    # The clusters of samples drawn from the prior sit at means_, spread by
+    # covariances_: p(z | y) is what these attributes describe.
+    loc, logvar = fitted.module_.prior_params()
+    np.testing.assert_allclose(fitted.means_, loc.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        fitted.covariances_, logvar.detach().exp().numpy(), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", ["weights_", "means_", "covariances_"])
+def test_mixture_attributes_before_fit(name):
+    assert not hasattr(GMVAEClustering(), name)
+    with pytest.raises(NotFittedError):
+        getattr(GMVAEClustering(), name)
