@@ -221,7 +221,10 @@ class GMVAEClustering(
         device gives the same labels.
 
     verbose : int, default=0
-        Print one line per epoch when positive.
+        When positive, print progress: each stage by name (autoencoder,
+        neighbour search, initial clusters, alignment, neighbours, ELBO),
+        one line per epoch with its seconds and an estimate of the time
+        left, and how long each stage without epochs took.
 
     warm_start : bool, default=False
         When True and the estimator is fitted, ``fit`` continues training the

@@ -22,6 +22,7 @@ from skgmvae._losses import (
 )
 from skgmvae._module import GMVAE
 from skgmvae._neighbors import nearest_neighbors
+from skgmvae._progress import epoch_printer
 from skgmvae._tensors import make_generator, map_chunks
 from skgmvae._training import (
     EarlyStopping,
@@ -203,9 +204,17 @@ def train_elbo(
             settings.max_iter, settings.tol, settings.n_iter_no_change
         )
 
-    def report(epoch: int, record: dict[str, float]) -> None:
-        if settings.verbose:
-            print(_epoch_line(first_epoch + epoch, record))
+    report = None
+    if settings.verbose:
+        planned = stopping.max_epochs
+        early = isinstance(stopping, EarlyStopping)
+        report = epoch_printer(
+            "ELBO",
+            planned,
+            first_epoch=first_epoch,
+            may_stop_early=early,
+            details=_elbo_details,
+        )
 
     return train(
         module,
@@ -219,13 +228,11 @@ def train_elbo(
     )
 
 
-def _epoch_line(epoch: int, record: dict[str, float]) -> str:
+def _elbo_details(record: dict[str, float]) -> str:
     return (
-        f"Epoch {epoch}: loss {record['loss']:.4f} "
-        f"(reconstruction {record['reconstruction']:.4f}, "
+        f" (reconstruction {record['reconstruction']:.4f}, "
         f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}), "
-        f"temperature {record['temperature']:.3f}, "
-        f"{record['seconds']:.2f} s"
+        f"temperature {record['temperature']:.3f}"
     )
 
 

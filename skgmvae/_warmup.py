@@ -45,6 +45,7 @@ from skgmvae._losses import (
 )
 from skgmvae._module import GMVAE
 from skgmvae._neighbors import nearest_neighbors
+from skgmvae._progress import epoch_printer, stage_timer
 from skgmvae._tensors import map_chunks, module_device
 from skgmvae._training import (
     FixedEpochs,
@@ -186,6 +187,9 @@ def train_neighbor_terms(ctx: WarmupContext) -> None:
     ctx.neighbor_indices = indices
 
 
+# Stages that train, and report each epoch themselves.
+_TRAINING_STAGES = ("autoencoder", "alignment", "neighbors")
+
 STAGES: tuple[tuple[str, Callable[[WarmupContext], None]], ...] = (
     ("autoencoder", pretrain_autoencoder),
     ("codes", embed_codes),
@@ -203,7 +207,11 @@ def run_warmup(
     """Run the named ``stages`` in turn; stop at the first one an interrupt cuts."""
     for name, stage in stages:
         try:
-            stage(ctx)
+            if name in _TRAINING_STAGES:
+                stage(ctx)
+            else:
+                with stage_timer(name, ctx.verbose):
+                    stage(ctx)
         except KeyboardInterrupt:
             return WarmupResult(interrupted_stage=name)
     return WarmupResult(neighbor_indices=ctx.neighbor_indices)
@@ -234,14 +242,7 @@ def _train_stage(
     interrupted (it has already restored the last completed epoch).
     """
     state = TrainingState(make_optimizer(ctx.module, ctx.learning_rate))
-
-    def report(epoch: int, record: dict[str, float]) -> None:
-        if ctx.verbose:
-            print(
-                f"Warm-up ({name}) epoch {epoch}: loss {record['loss']:.4f}, "
-                f"{record['seconds']:.2f} s"
-            )
-
+    report = epoch_printer(name, n_epochs) if ctx.verbose else None
     result = train(
         ctx.module,
         data,

@@ -836,3 +836,25 @@ def test_mixture_attributes_before_fit(name):
     assert not hasattr(GMVAEClustering(), name)
     with pytest.raises(NotFittedError):
         getattr(GMVAEClustering(), name)
+
+
+# ------------------------------------------------------------------ verbose
+def test_verbose_names_each_stage_and_estimates_the_time_left(digits01, fast, capsys):
+    _model(fast, verbose=1, pretrain_iter=2, max_iter=2).fit(digits01[0])
+    out = capsys.readouterr().out
+    for line in (
+        "[autoencoder] epoch 1/2:",
+        "[neighbour search] ...",
+        "[initial clusters] done in",
+        "[alignment] epoch 1/",
+        "[neighbors] epoch 2/2:",
+        "[ELBO] epoch 1/2:",
+    ):
+        assert line in out, line
+    assert re.search(r"\[autoencoder\] epoch 1/2: .* s, about [\d.]+ s left", out)
+    assert re.search(r"\[ELBO\] epoch 1/2: .*, at most [\d.]+ s left", out)
+
+
+def test_quiet_by_default(digits01, fast, capsys):
+    _model(fast).fit(digits01[0])
+    assert capsys.readouterr().out == ""
