@@ -582,7 +582,7 @@ class GMVAEClustering(
         else:
             score = elbo_score(module, data.X_t)
         run = Run(score, module, state, result)
-        self._store(run, data, n_iter=n_iter + result.n_epochs, where="this chunk")
+        self._store(run, data, n_iter=n_iter + result.n_epochs, incremental=True)
         return self
 
     # ---------------------------------------------------------- prediction
@@ -751,7 +751,14 @@ class GMVAEClustering(
         state = self.__dict__.copy()
         if "module_" in state:
             state["module_"] = copy.deepcopy(state["module_"]).cpu()
-            state["_optimizer_state"] = to_cpu(state["_optimizer_state"])
+            # Adam's moments are twice the network's size and serve only to
+            # continue training: kept where that is planned (warm_start, or
+            # a model trained by partial_fit), else training continues from
+            # a fresh optimizer.
+            if self.warm_start or self._incremental:
+                state["_optimizer_state"] = to_cpu(state["_optimizer_state"])
+            else:
+                state["_optimizer_state"] = None
         return state
 
     # ------------------------------------------------------ fitting steps
@@ -816,7 +823,8 @@ class GMVAEClustering(
             step=self.n_steps_,
             history=list(self.history_),
         )
-        state.optimizer.load_state_dict(self._optimizer_state)
+        if self._optimizer_state is not None:
+            state.optimizer.load_state_dict(self._optimizer_state)
         return module, state
 
     def _store(
@@ -826,14 +834,17 @@ class GMVAEClustering(
         *,
         n_iter: int,
         renumber: bool = False,
-        where: str = "the training data",
+        incremental: bool = False,
     ) -> None:
         """Set the fitted attributes from the kept ``run``.
+
+        ``incremental`` marks a model trained by ``partial_fit`` on a chunk.
 
         With ``renumber``, clusters are numbered by decreasing size, so the
         labels in use are always 0, 1, ... even when a cluster ends up empty.
         """
         if not np.isfinite(run.score):
+            where = "this chunk" if incremental else "the training data"
             raise NonFiniteError(
                 f"The fitted model gives a non-finite ELBO on {where}; lower "
                 "learning_rate_init or check the scaling of X."
@@ -853,6 +864,7 @@ class GMVAEClustering(
         self.converged_ = run.result.converged
         self.n_steps_ = state.step
         self._optimizer_state = state.optimizer.state_dict()
+        self._incremental = incremental
         self.labels_ = labels
 
     def _warn_after_fit(self, result: TrainingResult, X: np.ndarray) -> None:
