@@ -25,7 +25,7 @@ from skgmvae._neighbors import nearest_neighbors
 from skgmvae._progress import epoch_printer
 from skgmvae._tensors import make_generator, map_chunks
 from skgmvae._training import (
-    EarlyStopping,
+    ClusterStability,
     Stopping,
     TrainingConfig,
     TrainingResult,
@@ -200,14 +200,14 @@ def train_elbo(
         batches = torch.arange(data.X_t.shape[0], device=data.device)
         objective = ElboObjective(settings.elbo, generator, terms)
     if stopping is None:
-        stopping = EarlyStopping(
+        stopping = ClusterStability(
             settings.max_iter, settings.tol, settings.n_iter_no_change
         )
 
     report = None
     if settings.verbose:
         planned = stopping.max_epochs
-        early = isinstance(stopping, EarlyStopping)
+        early = isinstance(stopping, ClusterStability)
         report = epoch_printer(
             "ELBO",
             planned,

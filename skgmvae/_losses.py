@@ -38,11 +38,14 @@ class LossOutput:
 
     ``loss`` is what the optimizer minimises (its batch mean). ``terms``
     holds the parts worth logging, by name: the unweighted ELBO terms, and
-    the neighbour terms as added to the loss.
+    the neighbour terms as added to the loss. ``clusters``, where the
+    objective computes q(y | x), is each row's most probable cluster, from
+    which the training loop measures how many samples change cluster.
     """
 
     loss: torch.Tensor
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    clusters: torch.Tensor | None = None
 
 
 # ----------------------------------------------------------------- the ELBO
@@ -108,7 +111,9 @@ def negative_elbo(
     w_rec, w_z, w_y = weights
     total = w_rec * reconstruction + w_z * kl_z + w_y * kl_y
     return LossOutput(
-        total, {"reconstruction": reconstruction, "kl_z": kl_z, "kl_y": kl_y}
+        total,
+        {"reconstruction": reconstruction, "kl_z": kl_z, "kl_y": kl_y},
+        clusters=logits.detach().argmax(-1),
     )
 
 

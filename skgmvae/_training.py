@@ -56,39 +56,39 @@ class FixedEpochs:
     def __init__(self, n_epochs: int) -> None:
         self.max_epochs = n_epochs
 
-    def update(self, loss: float) -> bool:
-        """Record an epoch's loss; never asks to stop before ``max_epochs``."""
+    def update(self, record: dict[str, float]) -> bool:
+        """Record an epoch; never asks to stop before ``max_epochs``."""
         return False
 
 
-class EarlyStopping:
-    """Stop once the loss has not improved for ``n_iter_no_change`` epochs.
+class ClusterStability:
+    """Stop once the clusters have been stable for ``n_iter_no_change`` epochs.
 
-    An epoch improves when its loss is below the best so far by more than a
-    relative ``tol``. At most ``max_epochs`` epochs run.
+    An epoch is stable when at most a fraction ``tol`` of the samples changed
+    their most probable cluster since the previous epoch (the record's
+    ``"changed"``, which the training loop measures where the objective
+    reports clusters). Like the stopping rules of k-means and DEC, this
+    watches the clustering itself rather than a stochastic loss, which keeps
+    fluctuating long after the clusters have settled. At most
+    ``max_epochs`` epochs run.
     """
 
     def __init__(self, max_epochs: int, tol: float, n_iter_no_change: int) -> None:
         self.max_epochs = max_epochs
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
-        self.best_loss = math.inf
-        self.epochs_no_improvement = 0
+        self.stable_epochs = 0
 
-    def update(self, loss: float) -> bool:
-        """Record an epoch's loss; True when training has converged."""
-        # The first epoch always improves on best_loss = inf (the relative
-        # threshold inf - tol * inf would be NaN, which nothing beats).
-        best = self.best_loss
-        if math.isinf(best) or loss < best - self.tol * abs(best):
-            self.epochs_no_improvement = 0
+    def update(self, record: dict[str, float]) -> bool:
+        """Record an epoch; True when training has converged."""
+        if record.get("changed", 1.0) <= self.tol:
+            self.stable_epochs += 1
         else:
-            self.epochs_no_improvement += 1
-        self.best_loss = min(best, loss)
-        return self.epochs_no_improvement >= self.n_iter_no_change
+            self.stable_epochs = 0
+        return self.stable_epochs >= self.n_iter_no_change
 
 
-Stopping = FixedEpochs | EarlyStopping
+Stopping = FixedEpochs | ClusterStability
 
 
 # ------------------------------------------------------------------- state
@@ -142,6 +142,7 @@ def train(
     """
     n_samples = (data[0] if isinstance(data, tuple) else data).shape[0]
     recoveries = 0
+    previous = None  # each sample's cluster in the last completed epoch
     good = _snapshot(module, state)
     epoch = 0
     converged = False
@@ -150,8 +151,14 @@ def train(
     try:
         while epoch < stopping.max_epochs:
             tic = time.perf_counter()
-            names, sums = _run_epoch(module, data, objective, state, config, generator)
-            values = (sums / n_samples).tolist()  # the one sync per epoch
+            names, sums, clusters = _run_epoch(
+                module, data, objective, state, config, generator
+            )
+            stats = sums / n_samples
+            if clusters is not None and previous is not None:
+                n_changed = (clusters != previous).sum().to(stats.dtype)
+                stats = torch.cat([stats, n_changed.reshape(1)])
+            values = stats.tolist()  # the one sync per epoch
             if not all(math.isfinite(v) for v in values) or not _finite(module):
                 recoveries += 1
                 _restore(module, state, good)
@@ -166,6 +173,14 @@ def train(
                 _lower_learning_rate(state)
                 continue
             epoch += 1
+            if clusters is not None:
+                # The first epoch of a call has nothing to compare with.
+                names = [*names, "changed"]
+                if previous is None:
+                    values = [*values, 1.0]
+                else:  # a count until here: divided in double precision
+                    values[-1] /= n_samples
+                previous = clusters
             record = dict(zip(names, values, strict=True))
             record.update(objective.epoch_metrics(state.step))
             record["seconds"] = time.perf_counter() - tic
@@ -173,7 +188,7 @@ def train(
             good = _snapshot(module, state)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record)
-            if stopping.update(record["loss"]):
+            if stopping.update(record):
                 converged = True
                 break
     except KeyboardInterrupt:
@@ -206,17 +221,19 @@ def _run_epoch(
     state: TrainingState,
     config: TrainingConfig,
     generator: torch.Generator,
-) -> tuple[list[str], torch.Tensor]:
+) -> tuple[list[str], torch.Tensor, torch.Tensor | None]:
     """One pass over ``data`` in a random order.
 
     Returns the names of the logged values (``"loss"`` first, then the
-    objective's terms) and their sums over the epoch, as one tensor.
+    objective's terms), their sums over the epoch as one tensor, and each
+    sample's most probable cluster when the objective reports them (as the
+    batch containing the sample computed it), else None.
     """
     tensors = data if isinstance(data, tuple) else (data,)
     n_samples = tensors[0].shape[0]
     device = tensors[0].device
     order = torch.randperm(n_samples, generator=generator, device=device)
-    names, sums = [], None
+    names, sums, clusters = [], None, None
     # Mixed precision: matrix products in bfloat16, weights, optimizer state
     # and the loss's reductions in float32 (the module casts its outputs).
     autocast = torch.autocast(
@@ -240,10 +257,14 @@ def _run_epoch(
             if sums is None:
                 names = ["loss", *out.terms]
                 sums = torch.zeros(len(names), device=device)
+                if out.clusters is not None:
+                    clusters = torch.zeros(n_samples, dtype=torch.long, device=device)
+            if clusters is not None:
+                clusters.index_copy_(0, index, out.clusters)
             sums += torch.stack(
                 [out.loss.sum(), *(t.sum() for t in out.terms.values())]
             )
-    return names, sums
+    return names, sums, clusters
 
 
 def _finite(module: GMVAE) -> bool:

@@ -33,7 +33,7 @@ from skgmvae._module import (
     floored_logvar,
 )
 from skgmvae._training import (
-    EarlyStopping,
+    ClusterStability,
     TrainingConfig,
     TrainingState,
     make_optimizer,
@@ -396,18 +396,24 @@ def test_reset_parameters_depends_only_on_the_generator():
 
 # ------------------------------------------------------------ training loop
 def _stopping(max_iter=20, tol=0.0, n_iter_no_change=3):
-    return EarlyStopping(max_iter, tol, n_iter_no_change)
+    return ClusterStability(max_iter, tol, n_iter_no_change)
 
 
 class _Scripted(Objective):
-    """An objective whose epoch means follow ``values``, step by step."""
+    """An objective whose epoch means follow ``values``, step by step.
 
-    def __init__(self, values):
+    With ``clusters``, the step's rows report the clusters of the matching
+    row of ``clusters``: row ``i`` of the data is recognised by its value.
+    """
+
+    def __init__(self, values, clusters=None):
         self.values = values
+        self.clusters = clusters
         self.calls = 0
 
     def __call__(self, module, batch, step):
-        value = self.values[min(self.calls, len(self.values) - 1)]
+        epoch = min(self.calls, len(self.values) - 1)
+        value = self.values[epoch]
         self.calls += 1
         if isinstance(value, BaseException):
             raise value
@@ -415,16 +421,23 @@ class _Scripted(Objective):
         s = sum(p.sum() for p in module.parameters())
         anchor = s - s.detach()
         total = anchor + torch.full((batch.shape[0],), float(value))
-        return LossOutput(total, {"value": total})
+        clusters = None
+        if self.clusters is not None:
+            rows = torch.round(batch[:, 0] * BATCH).long()
+            clusters = torch.as_tensor(self.clusters[epoch])[rows]
+        return LossOutput(total, {"value": total}, clusters=clusters)
 
 
 LEARNING_RATE = GMVAEClustering().learning_rate_init
 
 
-def _train(values, **params):
-    module, x = _module(), _data()
+def _train(values, clusters=None, **params):
+    module = _module()
+    # Row i holds i / BATCH everywhere, so the scripted clusters find it.
+    x = (torch.arange(BATCH, dtype=torch.float32) / BATCH)[:, None]
+    x = x.expand(BATCH, N_FEATURES).contiguous()
     state = TrainingState(make_optimizer(module, LEARNING_RATE))
-    objective = _Scripted(values)
+    objective = _Scripted(values, clusters)
     config = TrainingConfig(batch_size=BATCH)
     result = train(
         module, x, objective, state, _stopping(**params), config, _generator()
@@ -432,25 +445,44 @@ def _train(values, **params):
     return result, state, module, objective.calls
 
 
-def test_train_stops_after_n_iter_no_change_epochs_without_improvement():
-    result, state, _, _ = _train([10, 9, 8, 8, 8, 8, 8, 7], n_iter_no_change=3)
-    # Improvements at epochs 1-3, none at 4, 5, 6: stop after 6.
+# Clusters of the 5 rows per epoch: 1 (first epoch), 0.6, 0, 0.2, 0, 0, 0.2
+# and 0 of the rows change from one epoch to the next.
+CLUSTERS = [
+    [0, 0, 0, 1, 1],
+    [1, 1, 1, 1, 1],
+    [1, 1, 1, 1, 1],
+    [1, 1, 1, 1, 0],
+    [1, 1, 1, 1, 0],
+    [1, 1, 1, 1, 0],
+    [2, 1, 1, 1, 0],
+    [2, 1, 1, 1, 0],
+]
+
+
+def test_train_measures_the_fraction_of_samples_that_change_cluster():
+    _, state, _, _ = _train([1.0] * 8, CLUSTERS, max_iter=8, n_iter_no_change=99)
+    changed = [record["changed"] for record in state.history]
+    assert changed == pytest.approx([1.0, 0.6, 0.0, 0.2, 0.0, 0.0, 0.2, 0.0])
+
+
+def test_train_stops_after_n_iter_no_change_stable_epochs():
+    result, state, _, _ = _train([1.0] * 8, CLUSTERS, tol=0.2, n_iter_no_change=3)
+    # Stable (at most 20% of rows changed) from epoch 3 on: stop after 5.
+    assert result.converged
+    assert result.n_epochs == 5 == len(state.history)
+    assert state.step == 5  # one batch per epoch
+
+
+def test_train_tolerance_on_the_fraction_changed():
+    # With tol=0.1, epochs 4 and 7 are not stable: 5 and 6 are two in a row.
+    result, _, _, _ = _train([1.0] * 8, CLUSTERS, tol=0.1, n_iter_no_change=2)
     assert result.converged
     assert result.n_epochs == 6
-    assert [r["loss"] for r in state.history] == [10, 9, 8, 8, 8, 8]
-    assert state.step == 6  # one batch per epoch
 
 
-def test_train_first_epoch_counts_as_an_improvement():
-    result, _, _, _ = _train([10, 9, 8, 8], n_iter_no_change=1)
-    assert result.n_epochs == 4
-
-
-def test_train_relative_tolerance():
-    # 100 -> 99.5 is under a 1% improvement: counts as none.
-    result, _, _, _ = _train([100, 99.5, 99.0, 50.0], n_iter_no_change=2, tol=0.01)
-    assert result.converged
-    assert result.n_epochs == 3
+def test_train_first_epoch_is_never_stable():
+    result, _, _, _ = _train([1.0] * 3, [[0] * 5] * 3, tol=0.5, n_iter_no_change=1)
+    assert result.n_epochs == 2
 
 
 def test_train_hits_max_epochs_without_converging():

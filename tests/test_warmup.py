@@ -271,7 +271,8 @@ def test_the_loop_logs_each_named_term(blobs3):
     assert result.n_epochs == 2 and not result.converged
     record = state.history[-1]
     names = ["reconstruction", "kl_z", "kl_y", "consistency", "balance"]
-    assert list(record) == ["loss", *names, "temperature", "seconds"]
+    assert list(record) == ["loss", *names, "changed", "temperature", "seconds"]
+    assert 0.0 <= record["changed"] <= 1.0
     assert record["loss"] == pytest.approx(
         math.fsum(record[name] for name in names), rel=1e-5
     )
