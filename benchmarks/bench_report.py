@@ -36,6 +36,7 @@ RUN_FIELDS = (
     "max_rss_mb",
     "gpu_peak_mb",
     "device",
+    "threads",
     "n_iter",
     "converged",
     "n_clusters_used",

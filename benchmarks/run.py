@@ -24,13 +24,14 @@ left out of the table, the outputs are written and the exit code is 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
 import time
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from skgmvae import GMVAEClustering
+from skgmvae._threads import thread_limit  # the estimator's own thread rule
 from skgmvae.datasets import DATASETS, IMAGE_SHAPES, load_dataset
 from skgmvae.metrics import cluster_accuracy
 
@@ -177,8 +179,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--threads",
         type=_positive_int,
         default=None,
-        help="limit torch, BLAS and OpenMP to this many threads (default: the "
-        "libraries' own defaults, usually one per core)",
+        help="limit torch, BLAS and OpenMP to this many threads (default: as "
+        "many as CPUs are idle when each run starts, the rule GMVAEClustering "
+        "follows itself)",
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNGs")
     args = parser.parse_args(argv)
@@ -306,6 +309,29 @@ class Session:
         bench_report.write_json(self.options.out / "runs.json", payload)
 
 
+@contextlib.contextmanager
+def _threads_for_run(options: Options) -> Iterator[int]:
+    """Threads for one run: ``--threads``, else the estimator's own rule.
+
+    Without ``--threads``, torch, BLAS and OpenMP get as many threads as
+    CPUs are idle when the run starts (at least one), the rule
+    ``GMVAEClustering.fit`` follows itself: on a machine kept busy by
+    another process, multi-threaded runs spin-wait and slow down many
+    times over.
+    """
+    if options.threads is not None:  # already in force, from main
+        yield options.threads
+        return
+    n = thread_limit(check_idle=True)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield n
+    finally:
+        torch.set_num_threads(previous)
+
+
 def run_one(
     method: str, X: np.ndarray, y: np.ndarray, seed: int, options: Options
 ) -> tuple[dict[str, Any], Any]:
@@ -333,6 +359,7 @@ def run_one(
     with (
         warnings.catch_warnings(record=True) as caught,
         bench_env.PeakMemory() as mem,
+        _threads_for_run(options) as threads,
     ):
         warnings.simplefilter("always")
         start = time.perf_counter()
@@ -347,6 +374,7 @@ def run_one(
         labels = model.predict(X)
         predicted = time.perf_counter()
     record.update(
+        threads=threads,
         acc=cluster_accuracy(y, labels),
         nmi=float(normalized_mutual_info_score(y, labels)),
         ari=float(adjusted_rand_score(y, labels)),

@@ -434,7 +434,7 @@ class GMVAEClustering(
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    @limit_torch_threads
+    @limit_torch_threads(check_idle=True)
     def fit(self, X, y=None):
         """Train the GMVAE on ``X``.
 
@@ -509,7 +509,7 @@ class GMVAEClustering(
         return self.fit(X).labels_
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @limit_torch_threads
+    @limit_torch_threads(check_idle=True)
     def partial_fit(self, X, y=None):
         """Update the model with one pass over a chunk of data.
 

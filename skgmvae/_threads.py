@@ -19,6 +19,14 @@ The rule, in order:
    key ``distributed.nanny.pre-spawn-environ``), never more than the
    worker's ``nthreads``.
 
+3. In ``fit`` and ``partial_fit``, cap it at the number of CPUs that are
+   idle when the call starts (on Linux, from ``/proc/stat`` sampled for a
+   few hundredths of a second; elsewhere no cap). With OpenMP, a thread
+   that finishes its share of an operation spins waiting for its siblings;
+   when another process keeps the cores busy, a sibling is often
+   descheduled, and the spinning makes a multi-threaded fit many times
+   slower than a single-threaded one.
+
 The count is only ever lowered: with no limit in force nothing is changed.
 """
 
@@ -27,6 +35,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -68,17 +77,66 @@ def dask_task_threads() -> int | None:
     return allotted
 
 
-def thread_limit() -> int:
-    """The number of torch threads a call should use here and now."""
+# How long the CPUs' idle time is sampled before a fit. /proc/stat counts in
+# hundredths of a second, so a busy core shows no idle tick in 3 of them.
+_SAMPLE_SECONDS = 0.03
+
+
+def idle_cpus(seconds: float = _SAMPLE_SECONDS) -> float | None:
+    """How many of this process's CPUs were idle over the next ``seconds``.
+
+    Read from the idle and iowait ticks of ``/proc/stat`` (Linux); None where
+    that is not available. Only CPUs this process may run on are counted.
+    """
+    try:
+        allowed = os.sched_getaffinity(0)
+        before = _idle_ticks(allowed)
+        time.sleep(seconds)
+        after = _idle_ticks(allowed)
+    except (AttributeError, OSError, ValueError):
+        return None
+    total = sum(after[1].values()) - sum(before[1].values())
+    if total <= 0:
+        return None
+    idle = sum(after[0].values()) - sum(before[0].values())
+    return len(allowed) * idle / total
+
+
+def _idle_ticks(cpus: set[int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Idle and total ticks of each CPU in ``cpus``, from ``/proc/stat``."""
+    idle, total = {}, {}
+    with open("/proc/stat") as stat:
+        for line in stat:
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu":
+                continue
+            cpu = int(name[3:])
+            if cpu in cpus:
+                ticks = [int(value) for value in fields[:8]]
+                idle[cpu] = ticks[3] + ticks[4]  # idle, iowait
+                total[cpu] = sum(ticks)
+    return idle, total
+
+
+def thread_limit(check_idle: bool = False) -> int:
+    """The number of torch threads a call should use here and now.
+
+    With ``check_idle``, no more threads than CPUs idle right now (at least
+    one): worth its sampling time for a long call such as ``fit``.
+    """
     n = torch.get_num_threads()
     dask = dask_task_threads()
     if dask is not None:
         n = min(n, dask)
+    if check_idle and n > 1:
+        idle = idle_cpus()
+        if idle is not None:
+            n = min(n, max(1, round(idle)))
     return max(n, 1)
 
 
 @contextmanager
-def torch_threads() -> Iterator[int]:
+def torch_threads(check_idle: bool = False) -> Iterator[int]:
     """Run the block with torch's thread count lowered to :func:`thread_limit`.
 
     Restores the previous count on exit, also after an exception. Yields the
@@ -96,7 +154,7 @@ def torch_threads() -> Iterator[int]:
     True
     """
     previous = torch.get_num_threads()
-    limit = thread_limit()
+    limit = thread_limit(check_idle)
     if limit >= previous:
         yield previous
         return
@@ -107,12 +165,19 @@ def torch_threads() -> Iterator[int]:
         torch.set_num_threads(previous)
 
 
-def limit_torch_threads(method: F) -> F:
-    """Decorator: run ``method`` inside :func:`torch_threads`."""
+def limit_torch_threads(method: F | None = None, *, check_idle: bool = False):
+    """Decorator: run ``method`` inside :func:`torch_threads`.
 
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        with torch_threads():
-            return method(*args, **kwargs)
+    ``@limit_torch_threads(check_idle=True)`` also caps the threads at the
+    CPUs idle when the call starts (for ``fit`` and ``partial_fit``).
+    """
 
-    return wrapper  # type: ignore[return-value]
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            with torch_threads(check_idle):
+                return method(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate if method is None else decorate(method)

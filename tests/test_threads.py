@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from concurrent.futures import ThreadPoolExecutor
@@ -173,3 +174,36 @@ def test_concurrent_predictions_equal_serial_ones(fitted_small, digits01, method
         concurrent = list(pool.map(getattr(fitted_small, method), parts))
     for a, b in zip(serial, concurrent, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------ busy machines
+def test_idle_cpus_counts_this_process_cpus():
+    idle = threads_module.idle_cpus()
+    if idle is None:
+        pytest.skip("no /proc/stat here")
+    assert 0.0 <= idle <= len(os.sched_getaffinity(0))
+
+
+@pytest.mark.usefixtures("two_threads")
+@pytest.mark.parametrize(("idle", "expected"), [(0.2, 1), (1.4, 1), (1.6, 2), (8, 2)])
+def test_fit_uses_no_more_threads_than_idle_cpus(
+    digits01, fast, seen_by_train, monkeypatch, idle, expected
+):
+    _no_worker(monkeypatch)
+    monkeypatch.setattr(threads_module, "idle_cpus", lambda: idle)
+    model = GMVAEClustering(n_clusters=3, random_state=0, **fast)
+    model.fit(digits01[0][:100])
+    assert set(seen_by_train) == {expected}
+    seen_by_train.clear()
+    model.partial_fit(digits01[0][:50])
+    assert seen_by_train == [expected]
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.usefixtures("two_threads")
+def test_prediction_does_not_sample_the_cpus(fitted_small, digits01, monkeypatch):
+    def fail():
+        raise AssertionError("sampled the CPUs' idle time for a prediction")
+
+    monkeypatch.setattr(threads_module, "idle_cpus", fail)
+    fitted_small.predict(digits01[0][:10])
