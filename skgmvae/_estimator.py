@@ -20,7 +20,6 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -43,6 +42,7 @@ from skgmvae._fitting import (
     renumber_by_size,
     train_elbo,
     warm_up,
+    warn_after_fit,
 )
 from skgmvae._losses import ElboSettings
 from skgmvae._module import GMVAE
@@ -51,7 +51,6 @@ from skgmvae._threads import limit_torch_threads
 from skgmvae._training import (
     FixedEpochs,
     TrainingConfig,
-    TrainingResult,
     TrainingState,
     auto_batch_size,
     make_optimizer,
@@ -63,10 +62,9 @@ from skgmvae._validation import (
     check_hidden_layer_sizes,
     check_magnitude,
     check_unit_interval,
-    in_unit_interval,
+    training_likelihood,
 )
 from skgmvae._warmup import WarmupResult
-from skgmvae._warnings import warn
 
 
 class GMVAEClustering(
@@ -487,7 +485,7 @@ class GMVAEClustering(
                 if result.interrupted:
                     break
         self._store(best, data, n_iter=best.result.n_epochs, renumber=not continuing)
-        self._warn_after_fit(best.result, data.X)
+        warn_after_fit(best.result, self.labels_, data.X, self._fit_settings())
         return self
 
     def fit_predict(self, X, y=None):
@@ -792,36 +790,15 @@ class GMVAEClustering(
                 if chunk
                 else f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
             )
-        likelihood, X = self._data_likelihood(X, first=first, chunk=chunk)
+        likelihood, X = training_likelihood(
+            X,
+            self.likelihood,
+            None if first else self.likelihood_,
+            chunk=chunk,
+        )
         device = resolve_device(self.device)
         config = self._training_config(n_samples)
         return TrainingData(X, as_float32_tensor(X, device), likelihood, device, config)
-
-    def _data_likelihood(
-        self, X: np.ndarray, *, first: bool, chunk: bool
-    ) -> tuple[str, np.ndarray]:
-        """The likelihood for training on ``X``, checked against the model's,
-        and ``X`` (clipped to [0, 1] for the Bernoulli likelihood)."""
-        if chunk and not first:
-            likelihood = self.likelihood_
-            remedy = "Scale every chunk the same way, or set likelihood='gaussian' "
-            remedy += "before the first call."
-        else:
-            likelihood = self.likelihood
-            if likelihood == "auto":
-                likelihood = "bernoulli" if in_unit_interval(X) else "gaussian"
-            remedy = "Scale X with sklearn.preprocessing.MinMaxScaler, or use "
-            remedy += "likelihood='gaussian'."
-        if not chunk and not first and likelihood != self.likelihood_:
-            raise ValueError(
-                f"warm_start=True continues a model fitted with the "
-                f"{self.likelihood_!r} likelihood, but this X implies "
-                f"{likelihood!r}."
-            )
-        if likelihood == "bernoulli":
-            what = "this chunk" if chunk else "X"
-            X = check_unit_interval(X, what=what, remedy=remedy)
-        return likelihood, X
 
     def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
         """The fitted network and its optimizer, step count and history."""
@@ -874,41 +851,6 @@ class GMVAEClustering(
         self._optimizer_state = state.optimizer.state_dict()
         self._incremental = incremental
         self.labels_ = labels
-
-    def _warn_after_fit(self, result: TrainingResult, X: np.ndarray) -> None:
-        """At most one warning on degenerate data; else convergence and
-        empty clusters."""
-        n_used = np.unique(self.labels_).size
-        if n_used < self.n_clusters:
-            n_distinct = np.unique(X, axis=0).shape[0]
-            if n_distinct < self.n_clusters:
-                warn(
-                    f"X holds only {n_distinct} distinct sample(s), fewer than "
-                    f"n_clusters={self.n_clusters}: at most {n_distinct} "
-                    f"clusters can be told apart, and {n_used} are used. Check "
-                    "X for duplicated rows, or lower n_clusters.",
-                    UserWarning,
-                )
-                return
-        if not result.converged and not result.interrupted:
-            warn(
-                f"GMVAEClustering stopped after max_iter={self.max_iter} epochs "
-                f"while its clusters were still changing: more than tol="
-                f"{self.tol} of the samples changed cluster in one of the last "
-                f"n_iter_no_change={self.n_iter_no_change} epochs "
-                "(converged_=False; history_ records the fraction as "
-                "'changed'). Increase max_iter, or raise tol / lower "
-                "n_iter_no_change to stop sooner.",
-                ConvergenceWarning,
-            )
-        if n_used < self.n_clusters:
-            warn(
-                f"Only {n_used} of n_clusters={self.n_clusters} clusters are "
-                "assigned any training sample. The data may hold fewer clusters, "
-                "or training merged some: try another random_state, n_init > 1, "
-                "or a smaller n_clusters.",
-                UserWarning,
-            )
 
     # -------------------------------------------------------- small helpers
     def _batch_size(self, n_samples: int) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from skgmvae._losses import (
     ElboObjective,
@@ -277,3 +278,42 @@ def negative_elbo(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
 def elbo_score(module: GMVAE, X_t: torch.Tensor) -> float:
     """Mean ELBO per row: the score that selects among initialisations."""
     return -float(negative_elbo(module, X_t).double().mean())
+
+
+def warn_after_fit(
+    result: TrainingResult, labels: np.ndarray, X: np.ndarray, settings: FitSettings
+) -> None:
+    """Warn about degenerate data (only that, where it applies), else about
+    stopping at ``max_iter`` and about clusters left empty."""
+    n_clusters = settings.n_clusters
+    n_used = np.unique(labels).size
+    if n_used < n_clusters:
+        n_distinct = np.unique(X, axis=0).shape[0]
+        if n_distinct < n_clusters:
+            warn(
+                f"X holds only {n_distinct} distinct sample(s), fewer than "
+                f"n_clusters={n_clusters}: at most {n_distinct} clusters can be "
+                f"told apart, and {n_used} are used. Check X for duplicated "
+                "rows, or lower n_clusters.",
+                UserWarning,
+            )
+            return
+    if not result.converged and not result.interrupted:
+        warn(
+            f"GMVAEClustering stopped after max_iter={settings.max_iter} epochs "
+            f"while its clusters were still changing: more than tol="
+            f"{settings.tol} of the samples changed cluster in one of the last "
+            f"n_iter_no_change={settings.n_iter_no_change} epochs "
+            "(converged_=False; history_ records the fraction as 'changed'). "
+            "Increase max_iter, or raise tol / lower n_iter_no_change to stop "
+            "sooner.",
+            ConvergenceWarning,
+        )
+    if n_used < n_clusters:
+        warn(
+            f"Only {n_used} of n_clusters={n_clusters} clusters are assigned any "
+            "training sample. The data may hold fewer clusters, or training "
+            "merged some: try another random_state, n_init > 1, or a smaller "
+            "n_clusters.",
+            UserWarning,
+        )

@@ -108,6 +108,39 @@ def check_unit_interval(
     return X
 
 
+def training_likelihood(
+    X: np.ndarray, requested: str, fitted: str | None, *, chunk: bool = False
+) -> tuple[str, np.ndarray]:
+    """The likelihood to train with on ``X``, and ``X`` as it will be used.
+
+    ``requested`` is the ``likelihood`` parameter (``"auto"`` picks Bernoulli
+    for data in [0, 1]); ``fitted`` the likelihood of the model that
+    training continues, or None for a new model. A later ``partial_fit``
+    chunk (``chunk`` with a fitted model) keeps the model's; ``fit`` with
+    ``warm_start`` must agree with it. For the Bernoulli likelihood, ``X``
+    is checked and clipped to [0, 1].
+    """
+    if chunk and fitted is not None:
+        likelihood = fitted
+        remedy = "Scale every chunk the same way, or set likelihood='gaussian' "
+        remedy += "before the first call."
+    else:
+        likelihood = requested
+        if likelihood == "auto":
+            likelihood = "bernoulli" if in_unit_interval(X) else "gaussian"
+        remedy = "Scale X with sklearn.preprocessing.MinMaxScaler, or use "
+        remedy += "likelihood='gaussian'."
+        if fitted is not None and likelihood != fitted:
+            raise ValueError(
+                f"warm_start=True continues a model fitted with the {fitted!r} "
+                f"likelihood, but this X implies {likelihood!r}."
+            )
+    if likelihood == "bernoulli":
+        what = "this chunk" if chunk else "X"
+        X = check_unit_interval(X, what=what, remedy=remedy)
+    return likelihood, X
+
+
 def _show(value: float) -> str:
     """``value`` with 4 significant digits, or all of them where 4 would make
     a value outside [0, 1] look inside it."""
