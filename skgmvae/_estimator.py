@@ -36,8 +36,8 @@ from skgmvae._fitting import (
     elbo_score,
     embedding,
     fresh_state,
-    input_neighbors,
     negative_elbo,
+    neighbors_in_x,
     new_module,
     renumber_by_size,
     train_elbo,
@@ -462,7 +462,7 @@ class GMVAEClustering(
         # neighbour terms take neighbours in X; a warm-up finds its own.
         x_neighbors = None
         if settings.uses_neighbors and (continuing or self.init_params == "random"):
-            x_neighbors = input_neighbors(data, settings)
+            x_neighbors = neighbors_in_x(data, settings)
         if continuing:
             module, state = self._resumed(data.device)
             generator = make_generator(rng, data.device)
@@ -485,7 +485,7 @@ class GMVAEClustering(
                 if result.interrupted:
                     break
         self._store(best, data, n_iter=best.result.n_epochs, renumber=not continuing)
-        warn_after_fit(best.result, self.labels_, data.X, self._fit_settings())
+        warn_after_fit(best.result, self.labels_, data.X, settings)
         return self
 
     def fit_predict(self, X, y=None):

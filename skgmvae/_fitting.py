@@ -105,7 +105,7 @@ def new_module(
     return module.to(data.device)
 
 
-def input_neighbors(data: TrainingData, settings: FitSettings) -> torch.Tensor:
+def neighbors_in_x(data: TrainingData, settings: FitSettings) -> torch.Tensor:
     """Indices of each sample's nearest neighbours in X, ``(n, k)``.
 
     For the neighbour terms where no warm-up runs to find neighbours among
@@ -207,16 +207,13 @@ def train_elbo(
 
     report = None
     if settings.verbose:
-        planned = stopping.max_epochs
-        early = isinstance(stopping, ClusterStability)
         report = epoch_printer(
             "ELBO",
-            planned,
+            stopping.max_epochs,
             first_epoch=first_epoch,
-            may_stop_early=early,
+            may_stop_early=stopping.may_stop_early,
             details=_elbo_details,
         )
-
     return train(
         module,
         batches,

@@ -3,8 +3,9 @@
 Lines are prefixed with the stage's name in brackets (``[autoencoder]``,
 ``[initial clusters]``, ``[ELBO]``, ...). Training stages print one line per
 epoch with ``epoch i/N``, the epoch's seconds and an estimate of the time
-left from the mean epoch so far; steps without epochs (neighbour search,
-initial clusters) say when they start and how long they took.
+left from the mean epoch so far; every warm-up stage also says when it
+starts and how long it took, which is all that steps without epochs
+(neighbour search, initial clusters) print.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def epoch_printer(
 
 @contextmanager
 def stage_timer(stage: str, verbose: int) -> Iterator[None]:
-    """Say that a stage without epochs started, then how long it took."""
+    """Say that a stage started, then how long it took."""
     if not verbose:
         yield
         return

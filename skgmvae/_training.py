@@ -53,6 +53,8 @@ class TrainingConfig:
 class FixedEpochs:
     """Run exactly ``n_epochs`` epochs."""
 
+    may_stop_early = False
+
     def __init__(self, n_epochs: int) -> None:
         self.max_epochs = n_epochs
 
@@ -72,6 +74,8 @@ class ClusterStability:
     fluctuating long after the clusters have settled. At most
     ``max_epochs`` epochs run.
     """
+
+    may_stop_early = True
 
     def __init__(self, max_epochs: int, tol: float, n_iter_no_change: int) -> None:
         self.max_epochs = max_epochs
@@ -155,10 +159,14 @@ def train(
                 module, data, objective, state, config, generator
             )
             stats = sums / n_samples
-            if clusters is not None and previous is not None:
+            compare = clusters is not None and previous is not None
+            if compare:  # read with the sums: still one sync per epoch
                 n_changed = (clusters != previous).sum().to(stats.dtype)
                 stats = torch.cat([stats, n_changed.reshape(1)])
-            values = stats.tolist()  # the one sync per epoch
+            values = stats.tolist()
+            # A count, divided in double precision; a call's first epoch has
+            # nothing to compare with.
+            changed = values.pop() / n_samples if compare else 1.0
             if not all(math.isfinite(v) for v in values) or not _finite(module):
                 recoveries += 1
                 _restore(module, state, good)
@@ -173,15 +181,10 @@ def train(
                 _lower_learning_rate(state)
                 continue
             epoch += 1
-            if clusters is not None:
-                # The first epoch of a call has nothing to compare with.
-                names = [*names, "changed"]
-                if previous is None:
-                    values = [*values, 1.0]
-                else:  # a count until here: divided in double precision
-                    values[-1] /= n_samples
-                previous = clusters
             record = dict(zip(names, values, strict=True))
+            if clusters is not None:
+                record["changed"] = changed
+                previous = clusters
             record.update(objective.epoch_metrics(state.step))
             record["seconds"] = time.perf_counter() - tic
             state.history.append(record)

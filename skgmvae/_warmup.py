@@ -187,9 +187,6 @@ def train_neighbor_terms(ctx: WarmupContext) -> None:
     ctx.neighbor_indices = indices
 
 
-# Stages that train, and report each epoch themselves.
-_TRAINING_STAGES = ("autoencoder", "alignment", "neighbors")
-
 STAGES: tuple[tuple[str, Callable[[WarmupContext], None]], ...] = (
     ("autoencoder", pretrain_autoencoder),
     ("codes", embed_codes),
@@ -207,11 +204,8 @@ def run_warmup(
     """Run the named ``stages`` in turn; stop at the first one an interrupt cuts."""
     for name, stage in stages:
         try:
-            if name in _TRAINING_STAGES:
+            with stage_timer(name, ctx.verbose):
                 stage(ctx)
-            else:
-                with stage_timer(name, ctx.verbose):
-                    stage(ctx)
         except KeyboardInterrupt:
             return WarmupResult(interrupted_stage=name)
     return WarmupResult(neighbor_indices=ctx.neighbor_indices)
