@@ -11,6 +11,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits, make_blobs
 
+import skgmvae._training as training_module
+
 # Small networks and few epochs: the tests check behaviour, not quality.
 FAST = {
     "hidden_layer_sizes": (32,),
@@ -70,6 +72,48 @@ def import_script():
     yield load
     for name in names:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def two_threads():
+    """torch set to two intra-op threads for the test, restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+class TrainingCalls:
+    """Each call of the training loop, in order: the epochs it ran and
+    torch's thread count at its first epoch."""
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+        self.threads: list[int] = []
+        self._objective = None
+
+    def record(self, objective) -> None:
+        # Each call of the training loop trains its own objective object.
+        if objective is self._objective:
+            self.epochs[-1] += 1
+            return
+        self._objective = objective
+        self.epochs.append(1)
+        self.threads.append(torch.get_num_threads())
+
+
+@pytest.fixture
+def training_calls(monkeypatch):
+    """A :class:`TrainingCalls` filled in by every epoch of the test."""
+    calls = TrainingCalls()
+    original = training_module._run_epoch
+
+    def spy(module, data, objective, *args, **kwargs):
+        calls.record(objective)
+        return original(module, data, objective, *args, **kwargs)
+
+    monkeypatch.setattr(training_module, "_run_epoch", spy)
+    return calls
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from skgmvae import GMVAEClustering
 
@@ -16,14 +15,6 @@ BUSY_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "busy.py"
 def busy(import_script):
     """benchmarks/busy.py imported as a module."""
     return import_script(BUSY_PY, "skgmvae_busy")
-
-
-@pytest.fixture
-def two_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.usefixtures("two_threads")

@@ -7,7 +7,6 @@ import scipy.sparse as sp
 import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
-from sklearn.neighbors import NearestNeighbors
 
 from skgmvae._graph import (
     GraphSettings,
@@ -17,16 +16,12 @@ from skgmvae._graph import (
     modularity,
     shared_neighbor_graph,
 )
-
-
-def _neighbors(X, k=10):
-    distances, indices = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
-    return distances[:, 1:], indices[:, 1:]
+from skgmvae._neighbors import nearest_neighbors
 
 
 def test_fuzzy_graph_is_symmetric_with_weights_in_unit_interval():
     X, _ = make_blobs(200, n_features=5, centers=3, random_state=0)
-    distances, indices = _neighbors(X)
+    distances, indices = nearest_neighbors(X, 10)
     graph = fuzzy_neighbor_graph(distances, indices).tocsr()
     assert abs(graph - graph.T).max() < 1e-12
     assert graph.data.min() > 0.0 and graph.data.max() <= 1.0 + 1e-12
@@ -37,7 +32,7 @@ def test_fuzzy_graph_is_symmetric_with_weights_in_unit_interval():
 
 def test_layout_keeps_separated_blobs_apart():
     X, y = make_blobs(300, n_features=8, centers=4, random_state=1)
-    distances, indices = _neighbors(X)
+    distances, indices = nearest_neighbors(X, 10)
     graph = fuzzy_neighbor_graph(distances, indices)
     init = np.random.RandomState(0).uniform(-10, 10, size=(len(X), 2))
     layout = embed_graph(
@@ -57,7 +52,7 @@ def test_layout_keeps_separated_blobs_apart():
 
 def test_graph_clusters_recover_blobs_and_depend_only_on_the_seed():
     X, y = make_blobs(400, n_features=6, centers=5, random_state=2)
-    distances, indices = _neighbors(X)
+    distances, indices = nearest_neighbors(X, 10)
 
     def labels(seed):
         return graph_clusters(
@@ -117,11 +112,11 @@ def test_graph_clusters_with_input_neighbors_recover_blobs():
     noisy = np.hstack([X, np.random.RandomState(0).normal(size=(400, 4))])
     labels = graph_clusters(
         X,
-        _neighbors(X),
+        nearest_neighbors(X, 10),
         5,
         GraphSettings(layout_epochs=100),
         random_state=np.random.RandomState(0),
         generator=torch.Generator().manual_seed(0),
-        input_neighbors=_neighbors(noisy),
+        input_neighbors=nearest_neighbors(noisy, 10),
     )
     assert adjusted_rand_score(y, labels) > 0.95

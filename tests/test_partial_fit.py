@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import skgmvae._losses as losses_module
-import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
 
 pytestmark = pytest.mark.filterwarnings(
@@ -29,34 +28,10 @@ def _chunks(X, n):
     return np.array_split(X, n)
 
 
-class _EpochCounts(list):
-    """Epochs run by each call to the training loop, in order."""
-
-    def __init__(self):
-        super().__init__()
-        self.objectives = []
-
-    def record(self, objective):
-        # Each call to the training loop trains its own objective object.
-        if self.objectives and self.objectives[-1] is objective:
-            self[-1] += 1
-        else:
-            self.objectives.append(objective)
-            self.append(1)
-
-
 @pytest.fixture
-def train_calls(monkeypatch):
+def train_calls(training_calls):
     """Number of epochs run by each call to the training loop."""
-    counts = _EpochCounts()
-    original = training_module._run_epoch
-
-    def spy(module, data, objective, *args, **kwargs):
-        counts.record(objective)
-        return original(module, data, objective, *args, **kwargs)
-
-    monkeypatch.setattr(training_module, "_run_epoch", spy)
-    return counts
+    return training_calls.epochs
 
 
 def test_first_call_builds_the_model_and_warms_up_on_the_chunk(

@@ -13,7 +13,6 @@ import torch
 from threadpoolctl import threadpool_limits
 
 import skgmvae._threads as threads_module
-import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
 from skgmvae._threads import dask_task_threads, thread_limit, torch_threads
 
@@ -24,30 +23,9 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 @pytest.fixture
-def two_threads():
-    """torch set to two intra-op threads for the test, restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture
-def seen_by_train(monkeypatch):
-    """torch.get_num_threads() at each call of the training loop during fit."""
-    seen: list[int] = []
-    objectives = []
-    original = training_module._run_epoch
-
-    def spy(module, data, objective, *args, **kwargs):
-        # Each call of the training loop trains its own objective object.
-        if not objectives or objectives[-1] is not objective:
-            objectives.append(objective)
-            seen.append(torch.get_num_threads())
-        return original(module, data, objective, *args, **kwargs)
-
-    monkeypatch.setattr(training_module, "_run_epoch", spy)
-    return seen
+def seen_by_train(training_calls):
+    """torch.get_num_threads() at each call of the training loop."""
+    return training_calls.threads
 
 
 def _fake_worker(monkeypatch, nthreads: int) -> None:
