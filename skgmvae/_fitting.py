@@ -273,8 +273,12 @@ def negative_elbo(module: GMVAE, X_t: torch.Tensor) -> torch.Tensor:
 
 
 def elbo_score(module: GMVAE, X_t: torch.Tensor) -> float:
-    """Mean ELBO per row: the score that selects among initialisations."""
-    return -float(negative_elbo(module, X_t).double().mean())
+    """Mean ELBO per row: the score that selects among initialisations.
+
+    Averaged in numpy: torch splits a reduction over many rows between its
+    threads, so its mean would depend on the thread count.
+    """
+    return -float(negative_elbo(module, X_t).double().numpy().mean())
 
 
 def warn_after_fit(

@@ -71,6 +71,17 @@ def temperature_at(step: int, settings: ElboSettings) -> float:
     return max(decayed, settings.temperature_min)
 
 
+def _mix(y: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``y @ rows`` for ``(batch, K)`` weights and ``(K, D)`` rows.
+
+    As a broadcast sum, not a matrix product: the gradient of ``rows`` would
+    then be a product of K rows summed over the batch, which MKL computes
+    differently on different numbers of threads for some K and D (see
+    ``_determinism``). The tensor is only ``batch * K * D`` floats.
+    """
+    return (y.unsqueeze(-1) * rows).sum(1)
+
+
 def negative_elbo(
     module: GMVAE,
     x: torch.Tensor,
@@ -97,7 +108,7 @@ def negative_elbo(
         z = _reparameterize(loc, logvar, generator)
         reconstruction = -module.log_px(x, module.decode(z))
         kl_z = log_normal(z, loc, logvar) - log_normal(
-            z, y @ prior_loc, y @ prior_logvar
+            z, _mix(y, prior_loc), _mix(y, prior_logvar)
         )
     else:
         qy = F.softmax(logits, dim=-1)

@@ -10,6 +10,7 @@ device and read once per epoch.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -27,6 +28,10 @@ from skgmvae._warnings import warn
 # hardware's peak; 512 rows still leave about 100 steps per epoch.
 _LARGE_DATA = 10_000
 _VERY_LARGE_DATA = 50_000
+# Mini-batches are whole multiples of this many rows (see batch_bounds).
+_ROW_QUANTUM = 32
+# ... from this many quanta of data on (320 rows: at most 10% left over).
+_MIN_UNITS = 10
 
 
 def auto_batch_size(n_samples: int) -> int:
@@ -155,10 +160,12 @@ def train(
     try:
         while epoch < stopping.max_epochs:
             tic = time.perf_counter()
-            names, sums, clusters = _run_epoch(
+            names, sums, clusters, n_used = _run_epoch(
                 module, data, objective, state, config, generator
             )
-            stats = sums / n_samples
+            if clusters is not None and previous is not None:
+                clusters = torch.where(clusters < 0, previous, clusters)
+            stats = sums / n_used
             compare = clusters is not None and previous is not None
             if compare:  # read with the sums: still one sync per epoch
                 n_changed = (clusters != previous).sum().to(stats.dtype)
@@ -224,19 +231,21 @@ def _run_epoch(
     state: TrainingState,
     config: TrainingConfig,
     generator: torch.Generator,
-) -> tuple[list[str], torch.Tensor, torch.Tensor | None]:
+) -> tuple[list[str], torch.Tensor, torch.Tensor | None, int]:
     """One pass over ``data`` in a random order.
 
     Returns the names of the logged values (``"loss"`` first, then the
-    objective's terms), their sums over the epoch as one tensor, and each
+    objective's terms), their sums over the epoch as one tensor, each
     sample's most probable cluster when the objective reports them (as the
-    batch containing the sample computed it), else None.
+    batch containing the sample computed it; -1 for the rows the epoch left
+    out), else None, and the number of rows the epoch used.
     """
     tensors = data if isinstance(data, tuple) else (data,)
     n_samples = tensors[0].shape[0]
     device = tensors[0].device
     order = torch.randperm(n_samples, generator=generator, device=device)
     names, sums, clusters = [], None, None
+    bounds = batch_bounds(n_samples, config.batch_size)
     # Mixed precision: matrix products in bfloat16, weights, optimizer state
     # and the loss's reductions in float32 (the module casts its outputs).
     autocast = torch.autocast(
@@ -244,8 +253,8 @@ def _run_epoch(
         dtype=torch.bfloat16,
         enabled=config.precision == "bfloat16",
     )
-    for start in range(0, n_samples, config.batch_size):
-        index = order[start : start + config.batch_size]
+    for start, stop in bounds:
+        index = order[start:stop]
         batch = tuple(tensor.index_select(0, index) for tensor in tensors)
         if len(batch) == 1:
             batch = batch[0]
@@ -261,13 +270,41 @@ def _run_epoch(
                 names = ["loss", *out.terms]
                 sums = torch.zeros(len(names), device=device)
                 if out.clusters is not None:
-                    clusters = torch.zeros(n_samples, dtype=torch.long, device=device)
+                    # -1 for the rows this epoch leaves out (batch_bounds)
+                    clusters = torch.full(
+                        (n_samples,), -1, dtype=torch.long, device=device
+                    )
             if clusters is not None:
                 clusters.index_copy_(0, index, out.clusters)
             sums += torch.stack(
                 [out.loss.sum(), *(t.sum() for t in out.terms.values())]
             )
-    return names, sums, clusters
+    return names, sums, clusters, bounds[-1][1]
+
+
+def batch_bounds(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
+    """Start and stop of each mini-batch of an epoch over ``n_samples`` rows.
+
+    From ``_MIN_UNITS * _ROW_QUANTUM`` rows on: batches of whole multiples
+    of ``_ROW_QUANTUM`` rows, at most ``batch_size``, as few and as equal as
+    that allows; the fewer than ``_ROW_QUANTUM`` rows left over sit this
+    epoch out (a different random few each epoch, as the order is
+    shuffled). MKL splits a product's rows between threads, and the
+    rows at the end of a split that is not a multiple of a few rows are
+    summed by another kernel: with such batch sizes the result depends on
+    the thread count. On smaller data, where the rows left over would be
+    too large a share, or with a ``batch_size`` below the quantum: full
+    batches and a last, smaller one, covering every row.
+    """
+    units = n_samples // _ROW_QUANTUM
+    if batch_size < _ROW_QUANTUM or units < _MIN_UNITS:
+        edges = [*range(0, n_samples, batch_size), n_samples]
+    else:
+        n_batches = math.ceil(units / (batch_size // _ROW_QUANTUM))
+        edges = [
+            _ROW_QUANTUM * ((i * units) // n_batches) for i in range(n_batches + 1)
+        ]
+    return list(itertools.pairwise(edges))
 
 
 def _finite(module: GMVAE) -> bool:

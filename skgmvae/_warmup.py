@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from skgmvae._determinism import single_threaded_numerics
 from skgmvae._initialization import StartSettings, gaussian_moments, initial_clusters
 from skgmvae._losses import (
     AlignmentObjective,
@@ -137,13 +138,14 @@ def embed_codes(ctx: WarmupContext) -> None:
 def search_neighbors(ctx: WarmupContext) -> None:
     """Each code's nearest neighbours, where the start or the terms use them."""
     if ctx.method == "graph" or ctx.neighbor_weights is not None:
-        ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
+        with single_threaded_numerics():
+            ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
 
 
 def find_initial_clusters(ctx: WarmupContext) -> None:
     """Cluster the codes and set the cluster priors p(z | y) from them."""
     X = ctx.X.cpu().numpy() if ctx.method == "graph" else None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_threaded_numerics():
         # On degenerate data (fewer distinct codes than clusters), k-means,
         # the mixture and PCA warn from inside the start, once per run; the
         # estimator says once, after the fit, what is wrong with the data.
@@ -217,7 +219,10 @@ def set_prior_from_clusters(ctx: WarmupContext, resp: np.ndarray) -> None:
     module = ctx.module
     device = module_device(module)
     codes = ctx.codes.astype(np.float64)
-    means, var = gaussian_moments(codes, resp, reg_covar=ctx.settings.start.reg_covar)
+    with single_threaded_numerics():
+        means, var = gaussian_moments(
+            codes, resp, reg_covar=ctx.settings.start.reg_covar
+        )
     var = torch.as_tensor(var, dtype=torch.float32, device=device)
     module.set_prior(torch.as_tensor(means, dtype=torch.float32, device=device), var)
     module.set_posterior_variance(ctx.settings.posterior_variance_ratio * var.mean(0))

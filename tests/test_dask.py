@@ -13,12 +13,14 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
 distributed = pytest.importorskip("dask.distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
+import skgmvae._threads as threads_module  # noqa: E402
 from skgmvae import GMVAEClustering  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
@@ -93,6 +95,33 @@ def test_grid_search_on_dask_equals_a_local_run(client, data, fast):
         np.testing.assert_array_equal(remote_scores[key], scores, err_msg=key)
     assert remote.best_params_ == local.best_params_
     np.testing.assert_array_equal(remote.predict(data), local.predict(data))
+
+
+@pytest.mark.usefixtures("two_threads")
+def test_default_search_on_one_thread_workers_equals_a_two_thread_run(
+    client, monkeypatch
+):
+    # The defaults (graph start, neighbour terms) on real digits: the local
+    # run has torch and the BLAS libraries on two threads, each worker one.
+    monkeypatch.setattr(threads_module, "idle_cpus", lambda *a, **k: None)
+    X = load_digits().data[:640] / 16.0
+
+    def make_search(n_jobs):
+        return GridSearchCV(
+            GMVAEClustering(random_state=0, max_iter=3),
+            {"n_clusters": [8, 10], "latent_dim": [8, 16]},
+            cv=2,
+            n_jobs=n_jobs,
+        )
+
+    local, remote, _ = _fit_both(make_search, X, client)
+    for key, scores in _search_scores(local).items():
+        np.testing.assert_array_equal(_search_scores(remote)[key], scores, key)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_array_equal(
+        remote.best_estimator_.labels_, local.best_estimator_.labels_
+    )
+    np.testing.assert_array_equal(remote.predict(X), local.predict(X))
 
 
 def test_randomized_search_on_dask_equals_a_local_run(client, data, fast):
