@@ -39,3 +39,35 @@ def resolve_device(device: str) -> torch.device:
             f"{n_devices} CUDA device(s) (cuda:0 to cuda:{n_devices - 1})."
         )
     return resolved
+
+
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware.
+
+    True with Intel's AMX (``amx_bf16``) or the AVX-512 bfloat16
+    instructions (``avx512_bf16``), as the Linux kernel lists them in
+    ``/proc/cpuinfo``; False elsewhere, and where the file cannot be read.
+    Without them, bfloat16 products are emulated and no faster than float32.
+    """
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"float32"`` or ``"bfloat16"``: ``"auto"`` picks bfloat16 where the
+    hardware runs its matrix products fast (a CUDA GPU with bfloat16
+    support, a CPU with AMX or AVX-512 bfloat16), float32 elsewhere."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        fast = torch.cuda.is_bf16_supported()
+    else:
+        fast = device.type == "cpu" and cpu_has_fast_bfloat16()
+    return "bfloat16" if fast else "float32"

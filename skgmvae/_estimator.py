@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skgmvae._device import resolve_device
+from skgmvae._device import resolve_device, resolve_precision
 from skgmvae._fitting import (
     FitSettings,
     Run,
@@ -164,7 +164,11 @@ class GMVAEClustering(
         Mini-batch size; capped at the number of samples. ``"auto"`` uses 128
         rows below 10,000 samples, 256 from there and 512 from 50,000 on.
         Larger batches use the hardware better, but on a small data set an
-        epoch then has too few updates and clusters worse.
+        epoch then has too few updates and clusters worse. From 320 samples
+        on, an epoch's ``ceil(n_samples / batch_size)`` batches are each a
+        whole multiple of 32 rows (at most ``batch_size``) and the fewer
+        than 32 rows left over sit that epoch out, which keeps the results
+        independent of the number of threads (see the user guide).
 
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
@@ -208,11 +212,14 @@ class GMVAEClustering(
         Number of independent initialisations; the one with the best ELBO on
         the training data is kept.
 
-    precision : {"float32", "bfloat16"}, default="float32"
+    precision : {"float32", "bfloat16", "auto"}, default="float32"
         Arithmetic of training. ``"bfloat16"`` runs the matrix products under
-        bfloat16 autocast (fast on GPUs and on CPUs with AVX-512 BF16 or AMX)
-        while weights, optimizer state and the loss's sums stay float32.
-        Prediction, scoring and transform always use float32.
+        bfloat16 autocast while weights, optimizer state and the loss's sums
+        stay float32. ``"auto"`` chooses bfloat16 where the hardware
+        multiplies it fast (a CUDA GPU with bfloat16 support; a CPU with AMX
+        or AVX-512 bfloat16 instructions) and float32 elsewhere; the choice
+        is in ``precision_``. Prediction, scoring and transform always use
+        float32.
 
     device : str, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
@@ -292,6 +299,9 @@ class GMVAEClustering(
     device_ : str
         The device the model was trained on.
 
+    precision_ : {"float32", "bfloat16"}
+        The arithmetic of training (``precision`` resolved).
+
     module_ : torch.nn.Module
         The fitted GMVAE network.
 
@@ -362,7 +372,7 @@ class GMVAEClustering(
         "tol": [Interval(Real, 0.0, 1.0, closed="both")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions({"float32", "bfloat16"})],
+        "precision": [StrOptions({"float32", "bfloat16", "auto"})],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -797,7 +807,7 @@ class GMVAEClustering(
             chunk=chunk,
         )
         device = resolve_device(self.device)
-        config = self._training_config(n_samples)
+        config = self._training_config(n_samples, device)
         return TrainingData(X, as_float32_tensor(X, device), likelihood, device, config)
 
     def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
@@ -842,6 +852,7 @@ class GMVAEClustering(
         self.likelihood_ = data.likelihood
         self.device_ = str(data.device)
         self.batch_size_ = data.config.batch_size
+        self.precision_ = data.config.precision
         self.lower_bound_ = run.score
         self.history_ = state.history
         self.loss_curve_ = [record["loss"] for record in state.history]
@@ -858,10 +869,10 @@ class GMVAEClustering(
             auto_batch_size(n_samples) if self.batch_size == "auto" else self.batch_size
         )
 
-    def _training_config(self, n_samples: int) -> TrainingConfig:
+    def _training_config(self, n_samples: int, device: torch.device) -> TrainingConfig:
         return TrainingConfig(
             batch_size=min(self._batch_size(n_samples), n_samples),
-            precision=self.precision,
+            precision=resolve_precision(self.precision, device),
         )
 
     def _fit_settings(self) -> FitSettings:

@@ -873,3 +873,38 @@ def test_verbose_names_each_stage_and_estimates_the_time_left(digits01, fast, ca
 def test_quiet_by_default(digits01, fast, capsys):
     _model(fast).fit(digits01[0])
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("has_bf16", "expected"), [(True, "bfloat16"), (False, "float32")]
+)
+def test_auto_precision_follows_the_cpu(
+    has_bf16, expected, digits01, fast, monkeypatch
+):
+    import skgmvae._device as device_module
+
+    monkeypatch.setattr(device_module, "cpu_has_fast_bfloat16", lambda: has_bf16)
+    X = digits01[0][:100]
+    model = GMVAEClustering(n_clusters=3, random_state=0, precision="auto", **fast)
+    assert model.fit(X).precision_ == expected
+    fixed = GMVAEClustering(n_clusters=3, random_state=0, **fast).fit(X)
+    assert fixed.precision_ == "float32"
+
+
+def test_cpu_bfloat16_flags_are_read_from_cpuinfo(monkeypatch, tmp_path):
+    import builtins
+
+    import skgmvae._device as device_module
+
+    real_open = builtins.open
+    for flags, expected in [("fpu avx512f avx512_bf16", True), ("fpu sse2", False)]:
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(
+            builtins,
+            "open",
+            lambda path, *a, _f=cpuinfo, **k: real_open(
+                _f if path == "/proc/cpuinfo" else path, *a, **k
+            ),
+        )
+        assert device_module.cpu_has_fast_bfloat16() is expected
