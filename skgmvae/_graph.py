@@ -32,6 +32,8 @@ _CURVE_B = 0.7915
 _NEGATIVE_SAMPLES = 5
 _GRADIENT_CLIP = 4.0
 _BANDWIDTH_STEPS = 64
+# Edge tensors are padded to a multiple of this length (see _padded).
+_EDGE_QUANTUM = 256
 
 
 def fuzzy_neighbor_graph(distances: np.ndarray, indices: np.ndarray) -> sp.coo_matrix:
@@ -87,25 +89,44 @@ def embed_graph(
     for epoch in range(n_epochs):
         step = 1.0 - epoch / n_epochs
         chosen = torch.rand(keep.shape, generator=generator) < keep
-        h, t = head[chosen], tail[chosen]
+        h, t, real = _padded(head[chosen], tail[chosen])
         diff = layout[h] - layout[t]
         dist2 = (diff * diff).sum(1, keepdim=True)
         attraction = -2.0 * a * b * dist2.clamp_min(1e-12) ** (b - 1.0)
         attraction = attraction / (1.0 + a * dist2**b)
-        pull = (attraction * diff).clamp(-_GRADIENT_CLIP, _GRADIENT_CLIP) * step
+        pull = (attraction * diff).clamp(-_GRADIENT_CLIP, _GRADIENT_CLIP) * step * real
         move = torch.zeros_like(layout)
         move.index_add_(0, h, pull)
         move.index_add_(0, t, -pull)
         h = h.repeat_interleave(_NEGATIVE_SAMPLES)
+        real = real.repeat_interleave(_NEGATIVE_SAMPLES, dim=0)
         other = torch.randint(n_samples, h.shape, generator=generator)
         diff = layout[h] - layout[other]
         dist2 = (diff * diff).sum(1, keepdim=True)
         repulsion = 2.0 * b / ((1e-3 + dist2) * (1.0 + a * dist2**b))
-        move.index_add_(
-            0, h, (repulsion * diff).clamp(-_GRADIENT_CLIP, _GRADIENT_CLIP) * step
-        )
+        push = (repulsion * diff).clamp(-_GRADIENT_CLIP, _GRADIENT_CLIP) * step
+        move.index_add_(0, h, push * real)
         layout += move
     return layout.numpy()
+
+
+def _padded(
+    head: torch.Tensor, tail: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The edges padded with no-op edges to a multiple of ``_EDGE_QUANTUM``.
+
+    Returns the padded heads and tails and a ``(n, 1)`` column that is 1 for
+    the real edges and 0 for the padding. torch splits an elementwise
+    operation on a long tensor between its threads, and its vectorised and
+    scalar ``pow`` round differently; with a length that splits into whole
+    vectors, each element takes the same path on one thread or two.
+    """
+    n_edges = head.shape[0]
+    n_pad = -n_edges % _EDGE_QUANTUM
+    real = torch.ones(n_edges + n_pad, 1)
+    real[n_edges:] = 0.0
+    padding = head.new_zeros(n_pad)
+    return torch.cat([head, padding]), torch.cat([tail, padding]), real
 
 
 def shared_neighbor_graph(graph: sp.spmatrix, other: sp.spmatrix) -> sp.coo_matrix:

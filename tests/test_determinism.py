@@ -15,6 +15,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 import skgmvae._threads as threads_module
 from skgmvae import GMVAEClustering
 from skgmvae._determinism import single_threaded_numerics, strict_mkl
+from skgmvae._graph import embed_graph, fuzzy_neighbor_graph
+from skgmvae._neighbors import nearest_neighbors
 from skgmvae._training import batch_bounds
 
 needs_strict_mkl = pytest.mark.skipif(
@@ -127,3 +129,17 @@ def test_default_fit_gives_the_same_result_on_one_and_two_threads(name, monkeypa
     assert one.lower_bound_ == two.lower_bound_
     assert one.loss_curve_ == two.loss_curve_
     np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
+
+
+def test_graph_layout_does_not_depend_on_threads(two_threads):
+    # Enough edges (over 32,768) for torch to split the layout's elementwise
+    # operations between two threads.
+    codes = np.random.default_rng(0).normal(size=(6000, 10)).astype(np.float32)
+    graph = fuzzy_neighbor_graph(*nearest_neighbors(codes, 10))
+    assert graph.nnz > 40_000
+    layouts = []
+    for n_threads in (1, 2):
+        torch.set_num_threads(n_threads)
+        generator = torch.Generator().manual_seed(0)
+        layouts.append(embed_graph(graph, codes, n_epochs=5, generator=generator))
+    np.testing.assert_array_equal(*layouts)
