@@ -28,6 +28,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MIB = 2**20
 
 
+def default_data_dir() -> Path | None:
+    """``$SKGMVAE_DATA``, else ``../shared/data`` beside the repository."""
+    if os.environ.get("SKGMVAE_DATA"):
+        return Path(os.environ["SKGMVAE_DATA"])
+    shared = REPO_ROOT.parent / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
 # ------------------------------------------------------------- environment
 def environment_info(command: str) -> dict[str, Any]:
     """Versions, hardware, thread settings, git commit, date and command."""

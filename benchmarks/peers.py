@@ -51,7 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", default=["digits"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--data-dir",
+        default=bench_env.default_data_dir(),
+        help="folder with mnist.npz etc. (default: $SKGMVAE_DATA, else "
+        "../shared/data beside the repository if it exists)",
+    )
     parser.add_argument("--umap-parallel", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import os
 import sys
 import time
 import traceback
@@ -208,12 +207,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def default_data_dir() -> Path | None:
-    """``$SKGMVAE_DATA``, else ``../shared/data`` beside the repository."""
-    if os.environ.get("SKGMVAE_DATA"):
-        return Path(os.environ["SKGMVAE_DATA"])
-    shared = REPO_ROOT.parent / "shared" / "data"
-    return shared if shared.is_dir() else None
+default_data_dir = bench_env.default_data_dir
 
 
 def default_out_dir() -> Path:
