@@ -869,7 +869,10 @@ class GMVAEClustering(
             auto_batch_size(n_samples) if self.batch_size == "auto" else self.batch_size
         )
 
-    def _training_config(self, n_samples: int, device: torch.device) -> TrainingConfig:
+    def _training_config(
+        self, n_samples: int, device: torch.device | None = None
+    ) -> TrainingConfig:
+        device = resolve_device(self.device) if device is None else device
         return TrainingConfig(
             batch_size=min(self._batch_size(n_samples), n_samples),
             precision=resolve_precision(self.precision, device),
