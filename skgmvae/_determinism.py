@@ -7,29 +7,32 @@ of them may split a sum differently for a different number of threads,
 which changes float32 results in the last bits; training then amplifies
 those bits into different weights and, at some seeds, different clusters.
 
-Four rules remove every dependence on the thread count found on the CPUs
-tested (see the scaling guide):
+The rules that remove every dependence on the thread count found on the
+CPUs tested (see *Reproducibility* in the practical guide):
 
 1. **MKL's strict conditional numerical reproducibility.** MKL offers a mode
    (``MKL_CBWR=AUTO,STRICT``) in which ``sgemm`` gives the same bits whatever
    the number of threads. It can only be chosen before MKL's first
    computation in the process, so :func:`request_strict_mkl` runs when the
    package is imported; an ``MKL_CBWR`` set by the user is left alone.
-2. **No tiny mini-batches.** Even in the strict mode, products with fewer
-   than about 20 rows take thread-dependent paths. Training splits each
-   epoch into batches of equal size (within one row) rather than full
-   batches and a small remainder (:func:`skgmvae._training.batch_bounds`).
-3. **The start's numpy and scikit-learn steps on one thread**
-   (:func:`single_threaded_numerics`): k-means, PCA and the neighbour search
-   then give the same result in a one-thread Dask worker and a two-thread
-   laptop. torch's own pool is not touched.
-4. **Means over many samples in numpy**, whose pairwise summation does not
-   depend on threads, instead of torch's parallel reductions.
+2. **Row counts that split into whole vectors.** Even in the strict mode,
+   products, and torch's elementwise kernels, treat the rows at the end of
+   an uneven split between threads with other code. Mini-batches are whole
+   multiples of 32 rows (:func:`skgmvae._training.batch_bounds`), and the
+   graph layout pads its edge lists (:func:`skgmvae._graph.embed_graph`).
+3. **The warm-up's numpy and scikit-learn steps on one thread**
+   (:func:`single_threaded_numerics`, around every warm-up stage): k-means,
+   PCA and the neighbour search then give the same result in a one-thread
+   Dask worker and a two-thread laptop. torch's own pool is not touched.
+4. **No thread-split reductions where they matter**: means over many
+   samples in numpy, and the prior's mixing in the loss as a broadcast sum
+   rather than a product reduced over the batch.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -43,9 +46,9 @@ from threadpoolctl import ThreadpoolController
 _MKL_CBWR_AUTO = 2
 _MKL_CBWR_STRICT = 0x10000
 _MKL_CBWR_ALL = -1
-_MKL_CBWR_SUCCESS = 0
 
 
+@functools.cache
 def _torch_mkl() -> ctypes.CDLL | None:
     """torch's CPU library, when it carries MKL's mode functions (Linux x86)."""
     if not sys.platform.startswith("linux") or not torch.backends.mkl.is_available():

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from skgmvae._determinism import single_threaded_numerics
 from skgmvae._losses import (
     ElboObjective,
     ElboSettings,
@@ -111,7 +112,8 @@ def neighbors_in_x(data: TrainingData, settings: FitSettings) -> torch.Tensor:
     For the neighbour terms where no warm-up runs to find neighbours among
     its codes (``init_params="random"``, ``warm_start``).
     """
-    _, indices = nearest_neighbors(data.X, settings.warmup.n_neighbors)
+    with single_threaded_numerics():  # as in the warm-up: thread-independent
+        _, indices = nearest_neighbors(data.X, settings.warmup.n_neighbors)
     return torch.as_tensor(indices, device=data.device)
 
 

@@ -163,11 +163,11 @@ def train(
             names, sums, clusters, n_used = _run_epoch(
                 module, data, objective, state, config, generator
             )
-            if clusters is not None and previous is not None:
-                clusters = torch.where(clusters < 0, previous, clusters)
             stats = sums / n_used
             compare = clusters is not None and previous is not None
             if compare:  # read with the sums: still one sync per epoch
+                # Rows this epoch left out keep their previous cluster.
+                clusters = torch.where(clusters < 0, previous, clusters)
                 n_changed = (clusters != previous).sum().to(stats.dtype)
                 stats = torch.cat([stats, n_changed.reshape(1)])
             values = stats.tolist()

@@ -138,14 +138,13 @@ def embed_codes(ctx: WarmupContext) -> None:
 def search_neighbors(ctx: WarmupContext) -> None:
     """Each code's nearest neighbours, where the start or the terms use them."""
     if ctx.method == "graph" or ctx.neighbor_weights is not None:
-        with single_threaded_numerics():
-            ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
+        ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
 
 
 def find_initial_clusters(ctx: WarmupContext) -> None:
     """Cluster the codes and set the cluster priors p(z | y) from them."""
     X = ctx.X.cpu().numpy() if ctx.method == "graph" else None
-    with warnings.catch_warnings(), single_threaded_numerics():
+    with warnings.catch_warnings():
         # On degenerate data (fewer distinct codes than clusters), k-means,
         # the mixture and PCA warn from inside the start, once per run; the
         # estimator says once, after the fit, what is wrong with the data.
@@ -203,10 +202,15 @@ def run_warmup(
     ctx: WarmupContext,
     stages: tuple[tuple[str, Callable[[WarmupContext], None]], ...] = STAGES,
 ) -> WarmupResult:
-    """Run the named ``stages`` in turn; stop at the first one an interrupt cuts."""
+    """Run the named ``stages`` in turn; stop at the first one an interrupt cuts.
+
+    numpy's and scikit-learn's thread pools are held at one thread
+    throughout (torch's are not), so the start's steps give the same result
+    whatever the machine's threads (see ``_determinism``).
+    """
     for name, stage in stages:
         try:
-            with stage_timer(name, ctx.verbose):
+            with stage_timer(name, ctx.verbose), single_threaded_numerics():
                 stage(ctx)
         except KeyboardInterrupt:
             return WarmupResult(interrupted_stage=name)
@@ -219,10 +223,7 @@ def set_prior_from_clusters(ctx: WarmupContext, resp: np.ndarray) -> None:
     module = ctx.module
     device = module_device(module)
     codes = ctx.codes.astype(np.float64)
-    with single_threaded_numerics():
-        means, var = gaussian_moments(
-            codes, resp, reg_covar=ctx.settings.start.reg_covar
-        )
+    means, var = gaussian_moments(codes, resp, reg_covar=ctx.settings.start.reg_covar)
     var = torch.as_tensor(var, dtype=torch.float32, device=device)
     module.set_prior(torch.as_tensor(means, dtype=torch.float32, device=device), var)
     module.set_posterior_variance(ctx.settings.posterior_variance_ratio * var.mean(0))
