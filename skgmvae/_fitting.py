@@ -18,6 +18,7 @@ from skgmvae._determinism import single_threaded_numerics
 from skgmvae._losses import (
     ElboObjective,
     ElboSettings,
+    LabelTerms,
     NeighborTerms,
     exact_negative_elbo,
     score_noise,
@@ -58,6 +59,7 @@ class FitSettings:
     n_iter_no_change: int
     neighbor_weight: float
     balance_weight: float
+    classification_weight: float = 0.0
     verbose: int = 0
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
 
@@ -68,13 +70,18 @@ class FitSettings:
 
 @dataclass
 class TrainingData:
-    """Training data, validated and on its device, with what it implies."""
+    """Training data, validated and on its device, with what it implies.
+
+    ``labels``, for semi-supervised training, holds each row's class index
+    (-1 where unknown) on the device; None for clustering.
+    """
 
     X: np.ndarray
     X_t: torch.Tensor
     likelihood: str
     device: torch.device
     config: TrainingConfig
+    labels: torch.Tensor | None = None
 
 
 @dataclass
@@ -128,6 +135,27 @@ def neighbor_weights(data: TrainingData, settings: FitSettings) -> tuple[float, 
     )
 
 
+def label_terms(
+    data: TrainingData,
+    settings: FitSettings,
+    generator: torch.Generator,
+    targets: torch.Tensor | None = None,
+) -> LabelTerms | None:
+    """The classification term of the known classes, or None when clustering.
+
+    Weighted per input feature, like the neighbour terms. Where only some
+    rows are labelled, each step draws a quarter batch of labelled rows.
+    ``targets``, the class of each row at the start, extend the term to the
+    unlabelled rows.
+    """
+    if data.labels is None:
+        return None
+    all_labelled = bool((data.labels >= 0).all())
+    n_drawn = 0 if all_labelled else max(1, data.config.batch_size // 4)
+    weight = settings.classification_weight * data.X.shape[1]
+    return LabelTerms(data.X_t, data.labels, weight, n_drawn, generator, targets)
+
+
 def warm_up(
     module: GMVAE,
     data: TrainingData,
@@ -162,6 +190,7 @@ def warm_up(
         generator,
         settings=settings.warmup,
         verbose=settings.verbose,
+        labels=label_terms(data, settings, generator),
     )
     result = run_warmup(context)
     if result.interrupted:
@@ -193,15 +222,17 @@ def train_elbo(
     """
     if warmup.interrupted:
         return TrainingResult(n_epochs=0, converged=False, interrupted=True)
-    if warmup.neighbor_indices is None:
-        batches, objective = data.X_t, ElboObjective(settings.elbo, generator)
-    else:
+    terms = None
+    if warmup.neighbor_indices is not None:
         weights = neighbor_weights(data, settings)
         terms = NeighborTerms(data.X_t, warmup.neighbor_indices, *weights, generator)
-        # Batches are row indices: the objective gathers each batch together
-        # with its neighbours.
+    labels = label_terms(data, settings, generator, warmup.class_targets)
+    objective = ElboObjective(settings.elbo, generator, terms, labels)
+    batches = data.X_t
+    if terms is not None or labels is not None:
+        # Row indices: the objective gathers each batch together with its
+        # neighbours and known classes.
         batches = torch.arange(data.X_t.shape[0], device=data.device)
-        objective = ElboObjective(settings.elbo, generator, terms)
     if stopping is None:
         stopping = ClusterStability(
             settings.max_iter, settings.tol, settings.n_iter_no_change
@@ -229,9 +260,12 @@ def train_elbo(
 
 
 def _elbo_details(record: dict[str, float]) -> str:
+    classification = ""
+    if "classification" in record:
+        classification = f", classification {record['classification']:.4f}"
     return (
         f" (reconstruction {record['reconstruction']:.4f}, "
-        f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}), "
+        f"kl_z {record['kl_z']:.4f}, kl_y {record['kl_y']:.4f}{classification}), "
         f"temperature {record['temperature']:.3f}"
     )
 
@@ -301,17 +335,7 @@ def warn_after_fit(
                 UserWarning,
             )
             return
-    if not result.converged and not result.interrupted:
-        warn(
-            f"GMVAEClustering stopped after max_iter={settings.max_iter} epochs "
-            f"while its clusters were still changing: more than tol="
-            f"{settings.tol} of the samples changed cluster in one of the last "
-            f"n_iter_no_change={settings.n_iter_no_change} epochs "
-            "(converged_=False; history_ records the fraction as 'changed'). "
-            "Increase max_iter, or raise tol / lower n_iter_no_change to stop "
-            "sooner.",
-            ConvergenceWarning,
-        )
+    warn_not_converged(result, settings, "GMVAEClustering", "clusters", "cluster")
     if n_used < n_clusters:
         warn(
             f"Only {n_used} of n_clusters={n_clusters} clusters are assigned any "
@@ -320,3 +344,21 @@ def warn_after_fit(
             "n_clusters.",
             UserWarning,
         )
+
+
+def warn_not_converged(
+    result: TrainingResult, settings: FitSettings, name: str, plural: str, one: str
+) -> None:
+    """Warn when training stopped at ``max_iter`` with its ``plural`` (clusters
+    or predicted classes) still changing."""
+    if result.converged or result.interrupted:
+        return
+    warn(
+        f"{name} stopped after max_iter={settings.max_iter} epochs while its "
+        f"{plural} were still changing: more than tol={settings.tol} of the "
+        f"samples changed {one} in one of the last n_iter_no_change="
+        f"{settings.n_iter_no_change} epochs (converged_=False; history_ "
+        "records the fraction as 'changed'). Increase max_iter, or raise tol / "
+        "lower n_iter_no_change to stop sooner.",
+        ConvergenceWarning,
+    )

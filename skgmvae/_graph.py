@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.linalg import cg
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
@@ -150,6 +151,49 @@ def shared_neighbor_graph(graph: sp.spmatrix, other: sp.spmatrix) -> sp.coo_matr
     return shared.tocoo()
 
 
+def neighbor_graph(
+    code_neighbors: tuple[np.ndarray, np.ndarray],
+    input_neighbors: tuple[np.ndarray, np.ndarray] | None = None,
+) -> sp.coo_matrix:
+    """The fuzzy graph of the codes' neighbours, reduced to the edges that
+    the input's neighbour graph shares when ``input_neighbors`` is given."""
+    graph = fuzzy_neighbor_graph(*code_neighbors)
+    if input_neighbors is not None:
+        graph = shared_neighbor_graph(graph, fuzzy_neighbor_graph(*input_neighbors))
+    return graph
+
+
+def spread_labels(
+    graph: sp.spmatrix, classes: np.ndarray, n_classes: int, alpha: float = 0.99
+) -> np.ndarray:
+    """One-hot classes of every node, spread from the labelled ones.
+
+    Label spreading (Zhou et al., 2004): ``F = (1 - alpha) (I - alpha S)^-1
+    Y`` with ``S`` the symmetrically normalised weights and ``Y`` the
+    one-hot classes of the labelled nodes (``classes`` >= 0; -1 unknown),
+    solved by conjugate gradients, one class at a time. Each node takes the
+    class with the largest ``F``; labelled nodes keep their own, and nodes
+    no labelled node reaches get equal responsibilities for every class.
+    """
+    graph = sp.csr_matrix(graph, dtype=np.float64)
+    graph = 0.5 * (graph + graph.T)
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    scale = np.zeros_like(degree)
+    np.divide(1.0, np.sqrt(degree), out=scale, where=degree > 0)
+    system = sp.identity(graph.shape[0]) - alpha * (
+        sp.diags(scale) @ graph @ sp.diags(scale)
+    )
+    known = classes >= 0
+    spread = np.empty((graph.shape[0], n_classes))
+    for k in range(n_classes):
+        seeds = (1.0 - alpha) * (known & (classes == k)).astype(np.float64)
+        spread[:, k], _ = cg(system, seeds, maxiter=1000)
+    responsibilities = np.eye(n_classes)[spread.argmax(1)]
+    responsibilities[spread.max(1) <= 0] = 1.0 / n_classes
+    responsibilities[known] = np.eye(n_classes)[classes[known]]
+    return responsibilities
+
+
 def modularity(graph: sp.spmatrix, labels: np.ndarray, n_clusters: int) -> float:
     """Newman's modularity of the partition ``labels`` of a weighted graph.
 
@@ -211,9 +255,7 @@ def graph_clusters(
     blobs and two others touch, the lowest inertia often splits the first
     and merges the others, which cuts many more graph edges.
     """
-    graph = fuzzy_neighbor_graph(*code_neighbors)
-    if input_neighbors is not None:
-        graph = shared_neighbor_graph(graph, fuzzy_neighbor_graph(*input_neighbors))
+    graph = neighbor_graph(code_neighbors, input_neighbors)
     n_components = min(n_clusters, codes.shape[1], codes.shape[0])
     init = PCA(n_components, random_state=random_state).fit_transform(codes)
     init = 10.0 * init / max(np.abs(init).max(), np.finfo(np.float64).tiny)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.manifold import spectral_embedding
 from sklearn.mixture import GaussianMixture
@@ -48,6 +49,7 @@ def initial_clusters(
     code_neighbors: tuple[np.ndarray, np.ndarray] | None,
     X: np.ndarray | None,
     random_state: np.random.RandomState,
+    classes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Responsibilities ``(n, n_clusters)`` of the float32 ``codes``.
 
@@ -55,7 +57,10 @@ def initial_clusters(
     needs ``code_neighbors`` (distances and indices of each code's nearest
     neighbours) and the input ``X``, whose neighbours it also searches. The
     graph methods need more samples than neighbours per sample; below that,
-    the Gaussian mixture is used.
+    the Gaussian mixture is used. With ``classes`` (each row's class index,
+    -1 where unknown; every class labelled at least once), the graph start
+    spreads the known classes over the graph instead of clustering it
+    (:func:`skgmvae._graph.spread_labels`): cluster k is then class k.
     """
     n_samples = codes.shape[0]
     graph = settings.graph
@@ -66,6 +71,9 @@ def initial_clusters(
             n_components=graph.input_components,
             random_state=random_state,
         )
+        if classes is not None:
+            graph_edges = _graph.neighbor_graph(code_neighbors, found)
+            return _graph.spread_labels(graph_edges, classes, n_clusters)
         labels = _graph.graph_clusters(
             codes,
             code_neighbors,
@@ -87,6 +95,27 @@ def initial_clusters(
     return mixture_responsibilities(
         codes, n_clusters, reg_covar=settings.reg_covar, random_state=random_state
     )
+
+
+def match_to_classes(responsibilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Renumber clusters as the known classes; labelled rows take their class.
+
+    ``classes`` holds each row's class index, or -1 where it is unknown.
+    Clusters and classes are paired one to one so that the labelled rows'
+    total responsibility for their own class is largest (the Hungarian
+    algorithm on the cluster-by-class overlap); unlabelled rows keep their
+    responsibilities, renumbered, and labelled rows become one-hot at their
+    class.
+    """
+    n_clusters = responsibilities.shape[1]
+    known = classes >= 0
+    one_hot = np.eye(n_clusters)[classes[known]]
+    overlap = responsibilities[known].T @ one_hot
+    clusters, matched_classes = linear_sum_assignment(overlap, maximize=True)
+    matched = np.empty_like(responsibilities)
+    matched[:, matched_classes] = responsibilities[:, clusters]
+    matched[known] = one_hot
+    return matched
 
 
 def mixture_responsibilities(

@@ -13,8 +13,13 @@ Per-sample terms of the negative ELBO, for a batch of ``x``:
 - ``kl_z``: ``log q(z | x, y) - log p(z | y)`` at the sampled ``z``;
 - ``kl_y``: ``KL(q(y | x) || p(y))``.
 
-The neighbour terms (``consistency`` and ``balance``) are not part of the
-generative model; they shape ``q(y | x)`` only.
+For a row whose class is known (the semi-supervised M2 model), y is
+observed: ``z`` is drawn from ``q(z | x, y)`` at that class and ``kl_y``
+becomes ``-log p(y)``.
+
+The neighbour terms (``consistency`` and ``balance``) and the
+``classification`` term of labelled rows are not part of the generative
+model; they shape ``q(y | x)`` only.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ def negative_elbo(
     generator: torch.Generator | None,
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
     qy_logits: torch.Tensor | None = None,
+    observed_y: torch.Tensor | None = None,
 ) -> LossOutput:
     """Single-sample estimate of the weighted negative ELBO of a batch.
 
@@ -99,11 +105,18 @@ def negative_elbo(
     GMVAE); ``"marginal"`` sums exactly over the K values of y, weighted by
     q(y | x), and draws one z per value. ``qy_logits``, if given, are the
     logits of q(y | x) for ``x``, already computed by the caller.
+    ``observed_y``, if given, holds each row's class, or -1 where it is
+    unknown: known rows take y one-hot at their class instead of inferring
+    it, and ``-log p(y)`` instead of ``KL(q(y | x) || p(y))`` (M2's
+    labelled ELBO).
     """
     logits = module.qy_logits(x) if qy_logits is None else qy_logits
     prior_loc, prior_logvar = module.prior_params()
+    known = None if observed_y is None else observed_y >= 0
     if categorical == "gumbel":
         y = gumbel_softmax(logits, temperature, hard=hard, generator=generator)
+        if known is not None:
+            y = _observe(y, known, observed_y)
         loc, logvar = module.qz_params(x, y)
         z = _reparameterize(loc, logvar, generator)
         reconstruction = -module.log_px(x, module.decode(z))
@@ -112,6 +125,8 @@ def negative_elbo(
         )
     else:
         qy = F.softmax(logits, dim=-1)
+        if known is not None:
+            qy = _observe(qy, known, observed_y)
         loc, logvar = module.qz_params_all(x)
         z = _reparameterize(loc, logvar, generator)
         rec_k = -module.log_px(x.unsqueeze(1), module.decode(z))
@@ -119,6 +134,9 @@ def negative_elbo(
         reconstruction = (qy * rec_k).sum(-1)
         kl_z = (qy * kl_k).sum(-1)
     kl_y = kl_categorical_uniform(logits)
+    if known is not None:
+        log_py = module.log_prior_y[observed_y.clamp_min(0)]
+        kl_y = torch.where(known, -log_py, kl_y)
     w_rec, w_z, w_y = weights
     total = w_rec * reconstruction + w_z * kl_z + w_y * kl_y
     return LossOutput(
@@ -126,6 +144,14 @@ def negative_elbo(
         {"reconstruction": reconstruction, "kl_z": kl_z, "kl_y": kl_y},
         clusters=logits.detach().argmax(-1),
     )
+
+
+def _observe(
+    y: torch.Tensor, known: torch.Tensor, observed_y: torch.Tensor
+) -> torch.Tensor:
+    """``y`` with the rows of known class replaced by their one-hot class."""
+    one_hot = F.one_hot(observed_y.clamp_min(0), y.shape[-1]).to(y.dtype)
+    return torch.where(known.unsqueeze(-1), one_hot, y)
 
 
 def _reparameterize(
@@ -237,6 +263,59 @@ class NeighborTerms:
         return rows[:batch_size], logits, consistency, self.balance_weight * balance
 
 
+@dataclass
+class LabelTerms:
+    """M2's classification term: cross-entropy from the known classes to q(y | x).
+
+    ``labels`` holds each row of ``X``'s class, or -1 where it is unknown.
+    A batch's rows of known class contribute ``weight * -log q(y_i | x_i)``
+    each; with ``targets`` (a class per row, -1 for none), so do the other
+    rows, towards the class the start gave them. Where only some rows are
+    labelled, every step also draws
+    ``n_drawn`` labelled rows (with replacement) and adds the weighted mean
+    of their cross-entropy to every row of the batch: a handful of labels
+    then guides each step instead of the few batches that hold one. The
+    ELBO alone does not teach q(y | x) the classes (Kingma et al., 2014,
+    add this term with the weight alpha for that reason).
+    """
+
+    X: torch.Tensor
+    labels: torch.Tensor
+    weight: float
+    n_drawn: int
+    generator: torch.Generator
+    targets: torch.Tensor | None = None
+    labelled: torch.Tensor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labelled = torch.nonzero(self.labels >= 0).squeeze(1)
+
+    def __call__(
+        self, module: GMVAE, index: torch.Tensor, logits: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The classes of rows ``index`` (-1 unknown) and the per-row term."""
+        observed = self.labels.index_select(0, index)
+        target = observed
+        if self.targets is not None:
+            target = self.targets.index_select(0, index)
+        cross_entropy = F.cross_entropy(logits, target.clamp_min(0), reduction="none")
+        term = self.weight * torch.where(target >= 0, cross_entropy, 0.0)
+        if self.n_drawn:
+            term = term + self._drawn(module)
+        return observed, term
+
+    def _drawn(self, module: GMVAE) -> torch.Tensor:
+        pick = torch.randint(
+            self.labelled.shape[0],
+            (self.n_drawn,),
+            generator=self.generator,
+            device=self.labelled.device,
+        )
+        rows = self.labelled.index_select(0, pick)
+        logits = module.qy_logits(self.X.index_select(0, rows))
+        return self.weight * F.cross_entropy(logits, self.labels.index_select(0, rows))
+
+
 # ----------------------------------------------------------------- objectives
 class Objective:
     """A training objective: ``objective(module, batch, step) -> LossOutput``.
@@ -258,18 +337,26 @@ class Objective:
 class ElboObjective(Objective):
     """The weighted negative ELBO, plus the neighbour terms when given.
 
-    With ``neighbors``, batches are row indices into ``neighbors.X``: the
-    batch is gathered together with its drawn neighbours.
+    With ``neighbors`` or ``labels``, batches are row indices into their
+    ``X``: the batch is gathered together with its drawn neighbours, and
+    the rows of known class are given the labelled ELBO and the
+    classification term.
     """
 
     settings: ElboSettings
     generator: torch.Generator
     neighbors: NeighborTerms | None = None
+    labels: LabelTerms | None = None
 
     def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
-        x, logits = batch, None
+        x, logits, observed = batch, None, None
         if self.neighbors is not None:
             x, logits, consistency, balance = self.neighbors(module, batch)
+        elif self.labels is not None:
+            x = self.labels.X.index_select(0, batch)
+        if self.labels is not None:
+            logits = module.qy_logits(x) if logits is None else logits
+            observed, classification = self.labels(module, batch, logits)
         settings = self.settings
         out = negative_elbo(
             module,
@@ -280,11 +367,15 @@ class ElboObjective(Objective):
             generator=self.generator,
             weights=settings.weights,
             qy_logits=logits,
+            observed_y=observed,
         )
         if self.neighbors is not None:
             out.loss = out.loss + (consistency + balance)
             out.terms["consistency"] = consistency
             out.terms["balance"] = balance.expand_as(consistency)
+        if self.labels is not None:
+            out.loss = out.loss + classification
+            out.terms["classification"] = classification
         return out
 
     def epoch_metrics(self, step: int) -> dict[str, float]:
@@ -308,14 +399,17 @@ class AlignmentObjective(Objective):
 
 @dataclass
 class NeighborObjective(Objective):
-    """The neighbour terms alone, on batches of row indices."""
+    """The neighbour terms alone, on batches of row indices; with ``labels``
+    also the classification term of the rows of known class."""
 
     neighbors: NeighborTerms
+    labels: LabelTerms | None = None
 
     def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
-        _, _, consistency, balance = self.neighbors(module, batch)
+        _, logits, consistency, balance = self.neighbors(module, batch)
         loss = consistency + balance
-        return LossOutput(
-            loss,
-            {"consistency": consistency, "balance": balance.expand_as(consistency)},
-        )
+        terms = {"consistency": consistency, "balance": balance.expand_as(consistency)}
+        if self.labels is not None:
+            _, terms["classification"] = self.labels(module, batch, logits)
+            loss = loss + terms["classification"]
+        return LossOutput(loss, terms)

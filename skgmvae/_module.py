@@ -12,7 +12,7 @@ Inference model::
     q(z | x, y) = N(m(x, y), diag(s(x, y)^2))
 
 The module knows nothing about scikit-learn: it maps float32 tensors to
-tensors. The estimator in :mod:`skgmvae._estimator` owns data validation,
+tensors. The estimator in :mod:`skgmvae._clustering` owns data validation,
 devices and the training schedule.
 """
 
@@ -280,13 +280,18 @@ class GMVAE(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, n_samples: int, generator: torch.Generator
+        self,
+        n_samples: int,
+        generator: torch.Generator,
+        y: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw ``(E[x | z], y)`` with y ~ p(y) and z ~ p(z | y)."""
+        """Draw ``(E[x | z], y)`` with y ~ p(y) (or the given ``y``) and
+        z ~ p(z | y)."""
         device = self.prior_loc.device
-        y = torch.multinomial(
-            self.log_prior_y.exp(), n_samples, replacement=True, generator=generator
-        )
+        if y is None:
+            y = torch.multinomial(
+                self.log_prior_y.exp(), n_samples, replacement=True, generator=generator
+            )
         prior_loc, prior_logvar = self.prior_params()
         eps = torch.randn(
             (n_samples, self.latent_dim), generator=generator, device=device

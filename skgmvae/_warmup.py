@@ -11,7 +11,9 @@ runs, before it, a sequence of named stages on one :class:`WarmupContext`:
    and the neighbour terms.
 4. ``initial clusters``: the codes are clustered by the start method
    (:func:`skgmvae._initialization.initial_clusters`) and the cluster priors
-   p(z | y) are set from those clusters.
+   p(z | y) are set from those clusters. Where some classes are known, the
+   clusters are renumbered to match them and the labelled rows take their
+   class; where all are, the classes are the clusters.
 5. ``alignment``: q(y | x) learns these clusters, for at least
    ``qy_stage_epochs`` epochs and ``qy_stage_min_steps`` optimizer steps.
 6. ``neighbors`` (with the neighbour terms on): as many epochs train q(y | x)
@@ -36,10 +38,16 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skgmvae._determinism import single_threaded_numerics
-from skgmvae._initialization import StartSettings, gaussian_moments, initial_clusters
+from skgmvae._initialization import (
+    StartSettings,
+    gaussian_moments,
+    initial_clusters,
+    match_to_classes,
+)
 from skgmvae._losses import (
     AlignmentObjective,
     AutoencoderObjective,
+    LabelTerms,
     NeighborObjective,
     NeighborTerms,
     Objective,
@@ -84,7 +92,9 @@ class WarmupContext:
 
     ``method`` is the start method (``"graph"``, ``"gmm"`` or
     ``"spectral"``); ``neighbor_weights`` the weights of the consistency and
-    balance terms, or None for no neighbour stage. The stages fill in
+    balance terms, or None for no neighbour stage; ``labels`` the known
+    classes and their classification term (None when unsupervised). The
+    stages fill in
     ``codes`` (standardized, float32), ``code_neighbors`` (distances and
     indices), ``responsibilities`` and ``neighbor_indices``.
     """
@@ -100,6 +110,7 @@ class WarmupContext:
     generator: torch.Generator
     settings: WarmupSettings = field(default_factory=WarmupSettings)
     verbose: int = 0
+    labels: LabelTerms | None = None
     codes: np.ndarray | None = None
     code_neighbors: tuple[np.ndarray, np.ndarray] | None = None
     responsibilities: np.ndarray | None = None
@@ -108,11 +119,13 @@ class WarmupContext:
 
 @dataclass
 class WarmupResult:
-    """The stage a ``KeyboardInterrupt`` cut (or None), and the neighbours
-    of the neighbour terms (None without them or after an interruption)."""
+    """The stage a ``KeyboardInterrupt`` cut (or None), the neighbours of
+    the neighbour terms (None without them or after an interruption), and,
+    with known classes, each row's class at the start (-1 for none)."""
 
     interrupted_stage: str | None = None
     neighbor_indices: torch.Tensor | None = None
+    class_targets: torch.Tensor | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -143,6 +156,11 @@ def search_neighbors(ctx: WarmupContext) -> None:
 
 def find_initial_clusters(ctx: WarmupContext) -> None:
     """Cluster the codes and set the cluster priors p(z | y) from them."""
+    classes = None if ctx.labels is None else ctx.labels.labels.cpu().numpy()
+    if classes is not None and (classes >= 0).all():
+        ctx.responsibilities = np.eye(ctx.module.n_clusters)[classes]
+        set_prior_from_clusters(ctx, ctx.responsibilities)
+        return
     X = ctx.X.cpu().numpy() if ctx.method == "graph" else None
     with warnings.catch_warnings():
         # On degenerate data (fewer distinct codes than clusters), k-means,
@@ -158,7 +176,11 @@ def find_initial_clusters(ctx: WarmupContext) -> None:
             code_neighbors=ctx.code_neighbors,
             X=X,
             random_state=ctx.random_state,
+            classes=classes,
         )
+    if classes is not None:
+        ctx.responsibilities = match_to_classes(ctx.responsibilities, classes)
+        ctx.labels.targets = _start_classes(ctx.responsibilities, ctx.X.device)
     set_prior_from_clusters(ctx, ctx.responsibilities)
 
 
@@ -174,14 +196,15 @@ def align_clusters(ctx: WarmupContext) -> None:
 
 
 def train_neighbor_terms(ctx: WarmupContext) -> None:
-    """Train q(y | x) on the neighbour terms, then refit the priors to it."""
+    """Train q(y | x) on the neighbour terms (and the known classes, where
+    there are any), then refit the priors to it."""
     if ctx.neighbor_weights is None:
         return
     device = ctx.X.device
     indices = torch.as_tensor(ctx.code_neighbors[1], device=device)
     terms = NeighborTerms(ctx.X, indices, *ctx.neighbor_weights, ctx.generator)
     index = torch.arange(ctx.X.shape[0], device=device)
-    objective = NeighborObjective(terms)
+    objective = NeighborObjective(terms, ctx.labels)
     _train_stage(ctx, "neighbors", index, objective, _qy_stage_epochs(ctx))
     resp = map_chunks(ctx.module.qy_probs, ctx.X)
     set_prior_from_clusters(ctx, resp.double().numpy())
@@ -214,7 +237,8 @@ def run_warmup(
                 stage(ctx)
         except KeyboardInterrupt:
             return WarmupResult(interrupted_stage=name)
-    return WarmupResult(neighbor_indices=ctx.neighbor_indices)
+    targets = None if ctx.labels is None else ctx.labels.targets
+    return WarmupResult(neighbor_indices=ctx.neighbor_indices, class_targets=targets)
 
 
 # ----------------------------------------------------------------- helpers
@@ -227,6 +251,14 @@ def set_prior_from_clusters(ctx: WarmupContext, resp: np.ndarray) -> None:
     var = torch.as_tensor(var, dtype=torch.float32, device=device)
     module.set_prior(torch.as_tensor(means, dtype=torch.float32, device=device), var)
     module.set_posterior_variance(ctx.settings.posterior_variance_ratio * var.mean(0))
+
+
+def _start_classes(responsibilities: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Each row's class at the start, -1 where the start gave none (equal
+    responsibilities for every class)."""
+    classes = responsibilities.argmax(1)
+    classes[responsibilities.max(1) <= responsibilities.min(1)] = -1
+    return torch.as_tensor(classes, dtype=torch.long, device=device)
 
 
 def _qy_stage_epochs(ctx: WarmupContext) -> int:

@@ -21,7 +21,7 @@ from skgmvae._distributions import (
     log_normal,
     sample_gumbel,
 )
-from skgmvae._estimator import GMVAEClustering
+from skgmvae._clustering import GMVAEClustering
 from skgmvae._losses import temperature_at
 
 pytestmark = pytest.mark.filterwarnings("error")

@@ -12,7 +12,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from skgmvae._distributions import gumbel_softmax, kl_categorical_uniform, log_normal
-from skgmvae._estimator import GMVAEClustering
+from skgmvae._clustering import GMVAEClustering
 from skgmvae._initialization import (
     gaussian_moments,
     mixture_responsibilities,

@@ -1,75 +1,38 @@
-"""``GMVAEClustering``: the scikit-learn face of the GMVAE.
+"""``GMVAEClustering``: the GMVAE as a scikit-learn clusterer.
 
-The class validates input, loops over initialisations and stores fitted
-attributes; the network is :class:`skgmvae._module.GMVAE`, the warm-up
-:mod:`skgmvae._warmup`, the objectives :mod:`skgmvae._losses` and the
-training loop :mod:`skgmvae._training`.
+The class is glue around :class:`skgmvae._base.BaseGMVAE`, which owns the
+fit loop and the prediction methods; here live the parameters, the
+numbering of the clusters and ``partial_fit``.
 """
 
 from __future__ import annotations
 
-import copy
-from numbers import Integral, Real
+from numbers import Integral
 
-import numpy as np
-import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    ClusterMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import ClusterMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-)
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval
 
-from skgmvae._device import resolve_device, resolve_precision
+from skgmvae._base import BaseGMVAE
 from skgmvae._fitting import (
-    FitSettings,
     Run,
     TrainingData,
     cluster_probabilities,
     elbo_score,
-    embedding,
     fresh_state,
-    negative_elbo,
-    neighbors_in_x,
     new_module,
     renumber_by_size,
     train_elbo,
     warm_up,
     warn_after_fit,
 )
-from skgmvae._losses import ElboSettings
-from skgmvae._module import GMVAE
-from skgmvae._tensors import as_float32_tensor, make_generator, module_device, to_cpu
+from skgmvae._tensors import make_generator
 from skgmvae._threads import limit_torch_threads
-from skgmvae._training import (
-    FixedEpochs,
-    TrainingConfig,
-    TrainingState,
-    auto_batch_size,
-    make_optimizer,
-)
-from skgmvae._validation import (
-    PREDICT_MARGIN,
-    NonFiniteError,
-    check_finite_output,
-    check_hidden_layer_sizes,
-    check_magnitude,
-    check_unit_interval,
-    training_likelihood,
-)
+from skgmvae._training import FixedEpochs
 from skgmvae._warmup import WarmupResult
 
 
-class GMVAEClustering(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator
-):
+class GMVAEClustering(ClusterMixin, BaseGMVAE):
     """Clustering with a Gaussian Mixture Variational Autoencoder (GMVAE).
 
     A deep generative model with a categorical latent ``y`` (the cluster), a
@@ -347,36 +310,7 @@ class GMVAEClustering(
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
-        "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
-        "categorical": [StrOptions({"gumbel", "marginal"})],
-        "conditional_encoder": ["boolean"],
-        "init_params": [StrOptions({"graph", "gmm", "spectral", "random"})],
-        "pretrain_iter": [Interval(Integral, 1, None, closed="left")],
-        "hard_gumbel": ["boolean"],
-        "temperature_init": [Interval(Real, 0.0, None, closed="neither")],
-        "temperature_min": [Interval(Real, 0.0, None, closed="neither")],
-        "temperature_halflife": [Interval(Real, 0.0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
-        "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
-        "reconstruction_weight": [Interval(Real, 0.0, None, closed="left")],
-        "kl_z_weight": [Interval(Real, 0.0, None, closed="left")],
-        "kl_y_weight": [Interval(Real, 0.0, None, closed="left")],
-        "neighbor_weight": [Interval(Real, 0.0, None, closed="left")],
-        "balance_weight": [Interval(Real, 0.0, None, closed="left")],
-        "tol": [Interval(Real, 0.0, 1.0, closed="both")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions({"float32", "bfloat16", "auto"})],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
+        **BaseGMVAE._parameter_constraints,
     }
 
     def __init__(
@@ -441,6 +375,8 @@ class GMVAEClustering(
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ fit
+
+    # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_torch_threads(check_idle=True)
     def fit(self, X, y=None):
@@ -464,37 +400,7 @@ class GMVAEClustering(
         self : GMVAEClustering
             The fitted estimator.
         """
-        continuing = self.warm_start and hasattr(self, "module_")
-        data = self._prepare(X, first=not continuing)
-        settings = self._fit_settings()
-        rng = check_random_state(self.random_state)
-        # Where no warm-up runs (init_params="random", warm_start), the
-        # neighbour terms take neighbours in X; a warm-up finds its own.
-        x_neighbors = None
-        if settings.uses_neighbors and (continuing or self.init_params == "random"):
-            x_neighbors = neighbors_in_x(data, settings)
-        if continuing:
-            module, state = self._resumed(data.device)
-            generator = make_generator(rng, data.device)
-            warmup = WarmupResult(neighbor_indices=x_neighbors)
-            result = train_elbo(module, data, state, settings, generator, warmup)
-            best = Run(elbo_score(module, data.X_t), module, state, result)
-        else:
-            best = None
-            for init in range(self.n_init):
-                self._print(f"Initialization {init + 1}/{self.n_init}")
-                module = new_module(data, settings, rng)
-                generator = make_generator(rng, data.device)
-                warmup = warm_up(module, data, settings, rng, generator, x_neighbors)
-                state = fresh_state(module, settings)
-                result = train_elbo(module, data, state, settings, generator, warmup)
-                run = Run(elbo_score(module, data.X_t), module, state, result)
-                self._print(f"Initialization {init + 1}: ELBO {run.score:.4f}")
-                if best is None or run.score > best.score:
-                    best = run
-                if result.interrupted:
-                    break
-        self._store(best, data, n_iter=best.result.n_epochs, renumber=not continuing)
+        best, data, settings = self._fit(X)
         warn_after_fit(best.result, self.labels_, data.X, settings)
         return self
 
@@ -617,68 +523,6 @@ class GMVAEClustering(
         """
         return self.predict_proba(X).argmax(axis=1)
 
-    @limit_torch_threads
-    def predict_proba(self, X):
-        """Posterior cluster probabilities ``q(y | x)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_clusters)
-            Rows sum to 1.
-        """
-        X_t = self._validated_tensor(X)
-        proba = cluster_probabilities(self.module_, X_t)
-        return proba.numpy().astype(np.float64)
-
-    @limit_torch_threads
-    def transform(self, X):
-        """Embed ``X`` as the posterior mean of ``z``.
-
-        The embedding is ``E_q[z | x] = sum_k q(y=k | x) E[z | x, y=k]``:
-        deterministic, unlike a sample of ``z``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, latent_dim)
-            The embedding, in the floating dtype of ``X``.
-        """
-        X_t = self._validated_tensor(X)
-        Z = embedding(self.module_, X_t)
-        return Z.numpy().astype(X.dtype if _is_float_array(X) else np.float64)
-
-    @limit_torch_threads
-    def score_samples(self, X):
-        """Evidence lower bound (ELBO) of each sample, in nats.
-
-        ``y`` is summed out exactly; the expectation over ``z`` uses one noise
-        vector shared by every sample (common random numbers), so the result
-        is deterministic and does not depend on which other samples are
-        scored with it.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        elbo : ndarray of shape (n_samples,)
-            Per-sample ELBO; higher is better.
-        """
-        X_t = self._validated_tensor(X)
-        neg = check_finite_output(negative_elbo(self.module_, X_t), "ELBO")
-        return -neg.numpy().astype(np.float64)
-
     def score(self, X, y=None):
         """Mean ELBO per sample of ``X``; higher is better.
 
@@ -718,213 +562,18 @@ class GMVAEClustering(
         y : ndarray of shape (n_samples,)
             Cluster each sample was drawn from.
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples!r}. It must be an "
-                "integer >= 1."
-            )
-        rng = check_random_state(self.random_state)
-        generator = make_generator(rng, module_device(self.module_))
-        X, y = self.module_.sample(int(n_samples), generator)
-        check_finite_output(X, "sample")
-        return X.cpu().numpy().astype(np.float64), y.cpu().numpy()
+        return self._draw(n_samples)
 
-    # ------------------------------------------- the mixture, as sklearn's
+    # ---------------------------------------------------------------- hooks
     @property
-    def weights_(self) -> np.ndarray:
-        """Mixture weights p(y), shape ``(n_clusters,)``, as ``GaussianMixture``."""
-        check_is_fitted(self, "module_")
-        weights = np.exp(self.module_.log_prior_y.detach().cpu().double().numpy())
-        return weights / weights.sum()
+    def _n_clusters(self) -> int:
+        return self.n_clusters
 
-    @property
-    def means_(self) -> np.ndarray:
-        """Means of p(z | y) in latent space, ``(n_clusters, latent_dim)``."""
-        check_is_fitted(self, "module_")
-        return self.module_.prior_params()[0].detach().cpu().double().numpy()
-
-    @property
-    def covariances_(self) -> np.ndarray:
-        """Diagonal variances of p(z | y), ``(n_clusters, latent_dim)``."""
-        check_is_fitted(self, "module_")
-        logvar = self.module_.prior_params()[1].detach()
-        return logvar.exp().cpu().double().numpy()
-
-    # --------------------------------------------------------- sklearn glue
-    @property
-    def _n_features_out(self) -> int:
-        return self.latent_dim
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.input_tags.sparse = False
-        return tags
-
-    def __getstate__(self):
-        # Always pickle on the CPU, so a model fitted on a GPU loads anywhere.
-        state = self.__dict__.copy()
-        if "module_" in state:
-            state["module_"] = copy.deepcopy(state["module_"]).cpu()
-            # Adam's moments are twice the network's size and serve only to
-            # continue training: kept where that is planned (warm_start, or
-            # a model trained by partial_fit), else training continues from
-            # a fresh optimizer.
-            if self.warm_start or self._incremental:
-                state["_optimizer_state"] = to_cpu(state["_optimizer_state"])
-            else:
-                state["_optimizer_state"] = None
-        return state
-
-    # ------------------------------------------------------ fitting steps
-    def _prepare(self, X, *, first: bool, chunk: bool = False) -> TrainingData:
-        """Validate training data (a whole set, or a chunk for partial_fit).
-
-        ``first`` is True when a new model will be built from ``X``.
-        """
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=1 if chunk and not first else 2,
-            reset=first,
-        )
-        check_magnitude(X)
-        n_samples = X.shape[0]
-        if (first or not chunk) and self.n_clusters > n_samples:
-            raise ValueError(
-                f"The first chunk passed to partial_fit has n_samples="
-                f"{n_samples}, fewer than n_clusters={self.n_clusters}; the "
-                "model is initialised from the first chunk."
-                if chunk
-                else f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
-            )
-        likelihood, X = training_likelihood(
-            X,
-            self.likelihood,
-            None if first else self.likelihood_,
-            chunk=chunk,
-        )
-        device = resolve_device(self.device)
-        config = self._training_config(n_samples, device)
-        return TrainingData(X, as_float32_tensor(X, device), likelihood, device, config)
-
-    def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
-        """The fitted network and its optimizer, step count and history."""
-        module = self.module_.to(device)
-        state = TrainingState(
-            make_optimizer(module, self.learning_rate_init),
-            step=self.n_steps_,
-            history=list(self.history_),
-        )
-        if self._optimizer_state is not None:
-            state.optimizer.load_state_dict(self._optimizer_state)
-        return module, state
-
-    def _store(
-        self,
-        run: Run,
-        data: TrainingData,
-        *,
-        n_iter: int,
-        renumber: bool = False,
-        incremental: bool = False,
-    ) -> None:
-        """Set the fitted attributes from the kept ``run``.
-
-        ``incremental`` marks a model trained by ``partial_fit`` on a chunk.
-
-        With ``renumber``, clusters are numbered by decreasing size, so the
-        labels in use are always 0, 1, ... even when a cluster ends up empty.
-        """
-        if not np.isfinite(run.score):
-            where = "this chunk" if incremental else "the training data"
-            raise NonFiniteError(
-                f"The fitted model gives a non-finite ELBO on {where}; lower "
-                "learning_rate_init or check the scaling of X."
-            )
-        module, state = run.module, run.state
-        labels = cluster_probabilities(module, data.X_t).argmax(1).numpy()
+    def _assign_clusters(self, run: Run, data: TrainingData, *, renumber: bool):
+        """``labels_``; with ``renumber``, clusters are numbered by decreasing
+        size, so the labels in use are always 0, 1, ... even when a cluster
+        ends up empty."""
+        labels = cluster_probabilities(run.module, data.X_t).argmax(1).numpy()
         if renumber:
-            labels = renumber_by_size(module, state, labels)
-        self.module_ = module
-        self.likelihood_ = data.likelihood
-        self.device_ = str(data.device)
-        self.batch_size_ = data.config.batch_size
-        self.precision_ = data.config.precision
-        self.lower_bound_ = run.score
-        self.history_ = state.history
-        self.loss_curve_ = [record["loss"] for record in state.history]
-        self.n_iter_ = n_iter
-        self.converged_ = run.result.converged
-        self.n_steps_ = state.step
-        self._optimizer_state = state.optimizer.state_dict()
-        self._incremental = incremental
+            labels = renumber_by_size(run.module, run.state, labels)
         self.labels_ = labels
-
-    # -------------------------------------------------------- small helpers
-    def _batch_size(self, n_samples: int) -> int:
-        return (
-            auto_batch_size(n_samples) if self.batch_size == "auto" else self.batch_size
-        )
-
-    def _training_config(
-        self, n_samples: int, device: torch.device | None = None
-    ) -> TrainingConfig:
-        device = resolve_device(self.device) if device is None else device
-        return TrainingConfig(
-            batch_size=min(self._batch_size(n_samples), n_samples),
-            precision=resolve_precision(self.precision, device),
-        )
-
-    def _fit_settings(self) -> FitSettings:
-        return FitSettings(
-            n_clusters=self.n_clusters,
-            latent_dim=self.latent_dim,
-            hidden_layer_sizes=check_hidden_layer_sizes(self.hidden_layer_sizes),
-            conditional_encoder=self.conditional_encoder,
-            init_params=self.init_params,
-            pretrain_iter=self.pretrain_iter,
-            learning_rate=self.learning_rate_init,
-            elbo=self._elbo_settings(),
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            neighbor_weight=self.neighbor_weight,
-            balance_weight=self.balance_weight,
-            verbose=self.verbose,
-        )
-
-    def _elbo_settings(self) -> ElboSettings:
-        return ElboSettings(
-            categorical=self.categorical,
-            hard=self.hard_gumbel,
-            temperature_init=self.temperature_init,
-            temperature_min=self.temperature_min,
-            temperature_halflife=self.temperature_halflife,
-            weights=(self.reconstruction_weight, self.kl_z_weight, self.kl_y_weight),
-        )
-
-    def _validated_tensor(self, X) -> torch.Tensor:
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        check_magnitude(X)
-        if self.likelihood_ == "bernoulli":
-            X = check_unit_interval(
-                X,
-                what="X",
-                remedy="Values up to 1 outside [0, 1] are clipped; these were "
-                "not scaled like the training data. Apply the same scaling as "
-                "at fit time.",
-                margin=PREDICT_MARGIN,
-            )
-        return as_float32_tensor(X, module_device(self.module_))
-
-    def _print(self, message: str) -> None:
-        if self.verbose:
-            print(message)
-
-
-def _is_float_array(X) -> bool:
-    return isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)
