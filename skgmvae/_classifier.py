@@ -26,6 +26,7 @@ from skgmvae._fitting import (
     warn_not_converged,
 )
 from skgmvae._threads import limit_torch_threads
+from skgmvae._warnings import warn
 
 # The marker of an unlabelled row in y, as in sklearn.semi_supervised.
 UNLABELLED = -1
@@ -349,6 +350,7 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
         y : ndarray of shape (n_samples,)
             Class labels, from ``classes_``.
         """
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     @limit_torch_threads
@@ -402,8 +404,10 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
                 "None. Pass -1 for unlabelled rows; without any labels, use "
                 "GMVAEClustering."
             )
+        unlabelled = _unlabelled_rows(y)  # before sorting mixed types fails
         check_classification_targets(y)
-        unlabelled = _unlabelled_rows(y)
+        if unlabelled.any() and _minus_one_is_a_class(y, unlabelled, first, self):
+            unlabelled[:] = False
         if unlabelled.all():
             raise ValueError(
                 "Every row of y is -1 (unlabelled): a classifier needs at least "
@@ -473,3 +477,29 @@ def _unlabelled_rows(y: np.ndarray) -> np.ndarray:
             "rows) and mark unlabelled rows with -1."
         )
     return np.zeros(y.shape[0], dtype=bool)
+
+
+def _minus_one_is_a_class(
+    y: np.ndarray, unlabelled: np.ndarray, first: bool, model: GMVAEClassifier
+) -> bool:
+    """Whether -1 in ``y`` is a class label rather than the unlabelled marker.
+
+    It is when the model was fitted with -1 among its classes, and, with a
+    warning, when the labelled rows hold a single other class: semi-
+    supervised training would need two, so ``y`` is read as the binary
+    labels -1 and c, a common encoding of two classes.
+    """
+    if not first:
+        return UNLABELLED in model.classes_
+    others = np.unique(y[~unlabelled])
+    if others.size != 1 or unlabelled.all():
+        return False
+    warn(
+        f"y holds -1 and one other label, {others[0]!r}. Semi-supervised "
+        "training needs at least two labelled classes, so -1 is read as a "
+        f"class: the model learns the two classes -1 and {others[0]!r} from "
+        "fully labelled rows. If -1 marks unlabelled rows, label rows of at "
+        "least two classes.",
+        UserWarning,
+    )
+    return True

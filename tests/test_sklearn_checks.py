@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skgmvae import GMVAEClustering
+from skgmvae import GMVAEClassifier, GMVAEClustering
 
 # Each check fits on a few dozen samples; the small network keeps the run
 # short while still separating check_clustering's three blobs.
@@ -18,6 +18,8 @@ SMALL = GMVAEClustering(
     random_state=0,
 )
 DEFAULTS = GMVAEClustering(random_state=0)
+# The classifier's checks, with defaults, fit on fully labelled data.
+CLASSIFIER = GMVAEClassifier(random_state=0)
 
 pytestmark = [
     # Numerical trouble (overflow, invalid values) must not pass silently.
@@ -29,6 +31,6 @@ pytestmark = [
 ]
 
 
-@parametrize_with_checks([SMALL, DEFAULTS])
+@parametrize_with_checks([SMALL, DEFAULTS, CLASSIFIER])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

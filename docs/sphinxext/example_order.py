@@ -11,6 +11,7 @@ ORDER = [
     "plot_latent_space.py",
     "plot_compare_kmeans_gmm.py",
     "plot_tabular_gaussian.py",
+    "plot_semisupervised_digits.py",
 ]
 
 
