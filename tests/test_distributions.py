@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
+from skgmvae._clustering import GMVAEClustering
 from skgmvae._distributions import (
     gumbel_softmax,
     kl_categorical,
@@ -21,7 +22,6 @@ from skgmvae._distributions import (
     log_normal,
     sample_gumbel,
 )
-from skgmvae._clustering import GMVAEClustering
 from skgmvae._losses import temperature_at
 
 pytestmark = pytest.mark.filterwarnings("error")

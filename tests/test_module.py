@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from skgmvae._distributions import gumbel_softmax, kl_categorical_uniform, log_normal
 from skgmvae._clustering import GMVAEClustering
+from skgmvae._distributions import gumbel_softmax, kl_categorical_uniform, log_normal
 from skgmvae._initialization import (
     gaussian_moments,
     mixture_responsibilities,
