@@ -276,6 +276,7 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
 
     See Also
     --------
+    GMVAEClassifier : The same model trained with a few labels.
     sklearn.mixture.GaussianMixture : Gaussian mixture in the input space.
     sklearn.cluster.KMeans : K-Means clustering.
 
