@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import gc
+import json
 import os
 import platform
 import resource
@@ -85,6 +86,23 @@ def command_line(script: str, argv: Sequence[str] | None = None) -> str:
     """
     args = sys.argv[1:] if argv is None else argv
     return shlex.join(["python", f"benchmarks/{script}", *args])
+
+
+def save_runs(
+    out: Path, stem: str, env: dict[str, Any], records: list[dict[str, Any]]
+) -> None:
+    """Write ``<stem>.json`` in ``out``: the environment and the runs so far.
+
+    Called after every run, so an interrupted benchmark keeps what it
+    measured.
+    """
+    text = json.dumps({"environment": env, "runs": records}, indent=1)
+    (out / f"{stem}.json").write_text(text)
+
+
+def save_table(out: Path, stem: str, command: str, table: str) -> None:
+    """Write ``<stem>.md`` in ``out``: the command, then the Markdown table."""
+    (out / f"{stem}.md").write_text(f"Command: `{command}`\n\n{table}\n")
 
 
 def environment_markdown(env: dict[str, Any]) -> list[str]:

@@ -126,9 +126,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     out = Path(args.out or bench_env.REPO_ROOT / "benchmarks" / "results" / "peers")
     out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/peers.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    command = bench_env.command_line("peers.py", argv)
     env = bench_env.environment_info(command)
     records = []
     for name in args.datasets:
@@ -150,11 +148,9 @@ def main(argv=None) -> None:
                 }
                 records.append(record)
                 print(json.dumps(record), flush=True)
-                (out / "peers.json").write_text(
-                    json.dumps({"environment": env, "runs": records}, indent=1)
-                )
+                bench_env.save_runs(out, "peers", env, records)
     table = markdown(records)
-    (out / "peers.md").write_text(f"Command: `{command}`\n\n{table}\n")
+    bench_env.save_table(out, "peers", command, table)
     print(table)
 
 

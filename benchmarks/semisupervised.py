@@ -142,9 +142,7 @@ def main(argv=None) -> None:
         args.out or bench_env.REPO_ROOT / "benchmarks" / "results" / "semisupervised"
     )
     out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/semisupervised.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    command = bench_env.command_line("semisupervised.py", argv)
     env = bench_env.environment_info(command)
     records = []
     for name in args.datasets:
@@ -157,11 +155,9 @@ def main(argv=None) -> None:
                     )
                     records.append(record)
                     print(json.dumps(record), flush=True)
-                    (out / "semisupervised.json").write_text(
-                        json.dumps({"environment": env, "runs": records}, indent=1)
-                    )
+                    bench_env.save_runs(out, "semisupervised", env, records)
     table = markdown(records)
-    (out / "semisupervised.md").write_text(f"Command: `{command}`\n\n{table}\n")
+    bench_env.save_table(out, "semisupervised", command, table)
     print(table)
 
 
