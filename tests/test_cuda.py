@@ -1,4 +1,4 @@
-"""GMVAEClustering on a CUDA device (skipped on machines without one)."""
+"""The estimators on a CUDA device (skipped on machines without one)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from skgmvae import GMVAEClustering
+from skgmvae import GMVAEClassifier, GMVAEClustering
 
 pytestmark = [
     pytest.mark.cuda,
@@ -121,3 +121,17 @@ def test_cuda_epochs_do_not_synchronize(digits01, fast, monkeypatch):
     monkeypatch.setattr(training, "_run_epoch", checked)
     model = _model(fast, max_iter=2).fit(digits01[0])
     assert len(model.history_) == 2
+
+
+def test_classifier_on_cuda_with_few_labels(digits01, fast):
+    X, y = digits01
+    partial = np.where(np.arange(y.size) % 10 == 0, y, -1)
+    model = GMVAEClassifier(**{**fast, "device": "cuda", "random_state": 0})
+    model.fit(X, partial)
+    assert next(model.module_.parameters()).device.type == "cuda"
+    assert set(model.predict(X)) <= set(model.classes_)
+    samples, classes = model.sample(4, y=model.classes_[0])
+    assert samples.shape == (4, X.shape[1])
+    assert (classes == model.classes_[0]).all()
+    loaded = pickle.loads(pickle.dumps(model))
+    assert next(loaded.module_.parameters()).device.type == "cpu"
