@@ -271,12 +271,12 @@ class LabelTerms:
     A batch's rows of known class contribute ``weight * -log q(y_i | x_i)``
     each; with ``targets`` (a class per row, -1 for none), so do the other
     rows, towards the class the start gave them. Where only some rows are
-    labelled, every step also draws
-    ``n_drawn`` labelled rows (with replacement) and adds the weighted mean
-    of their cross-entropy to every row of the batch: a handful of labels
-    then guides each step instead of the few batches that hold one. The
-    ELBO alone does not teach q(y | x) the classes (Kingma et al., 2014,
-    add this term with the weight alpha for that reason).
+    labelled, every step also draws ``n_drawn`` labelled rows (with
+    replacement) and adds the weighted mean of their cross-entropy to every
+    row of the batch: a handful of labels then guides each step instead of
+    the few batches that hold one. The ELBO alone does not teach q(y | x)
+    the classes (Kingma et al., 2014, add this term with the weight alpha
+    for that reason).
     """
 
     X: torch.Tensor
