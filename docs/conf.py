@@ -155,8 +155,9 @@ _thread_limits = threadpool_limits(limits=1)
 
 # -- References in docstrings inherited from scikit-learn -------------------
 
-# Methods inherited from scikit-learn's mixins (get_params, set_output, ...)
-# carry docstrings with :ref: targets of the scikit-learn documentation,
+# Methods inherited from scikit-learn's mixins (get_params, set_output,
+# set_score_request, ...) carry docstrings with :ref: and :term: targets of
+# the scikit-learn documentation,
 # which this site does not have (and there is no intersphinx, to keep the
 # build offline). Render those references as plain text. Unresolved
 # references anywhere else still fail a -W build.
@@ -165,7 +166,7 @@ _thread_limits = threadpool_limits(limits=1)
 def _plain_text_for_sklearn_refs(app, env, node, contnode):
     from docutils.utils import get_source_line
 
-    if node.get("refdomain") != "std" or node.get("reftype") != "ref":
+    if node.get("refdomain") != "std" or node.get("reftype") not in ("ref", "term"):
         return None
     source = get_source_line(node)[0] or ""
     if "docstring of sklearn." not in source:
