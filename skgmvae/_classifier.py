@@ -423,16 +423,12 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
                     "rows; a classifier needs at least two classes."
                 )
             self.classes_ = classes
-        else:
-            unknown = np.setdiff1d(labelled, self.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"y holds labels {unknown.tolist()} that are not in classes_="
-                    f"{self.classes_.tolist()}; with warm_start the model can "
-                    "only be trained further on the classes it was fitted on."
-                )
         index = np.full(y.shape[0], UNLABELLED, dtype=np.int64)
-        index[~unlabelled] = np.searchsorted(self.classes_, labelled)
+        index[~unlabelled] = self._known_class_indices(
+            labelled,
+            "; with warm_start the model can only be trained further on the "
+            "classes it was fitted on",
+        )
         return index
 
     def _assign_clusters(self, run: Run, data: TrainingData, *, renumber: bool):
@@ -450,13 +446,18 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
                 f"y must be one class label or one per sample; got shape "
                 f"{y.shape} for n_samples={n_samples}."
             )
-        unknown = np.setdiff1d(y, self.classes_)
+        return self._known_class_indices(y)
+
+    def _known_class_indices(self, labels: np.ndarray, why: str = "") -> np.ndarray:
+        """Indices into ``classes_`` of ``labels``; an error names any label
+        not in ``classes_`` (``why`` says what that prevents)."""
+        unknown = np.setdiff1d(labels, self.classes_)
         if unknown.size:
             raise ValueError(
                 f"y holds labels {unknown.tolist()} that are not in classes_="
-                f"{self.classes_.tolist()}."
+                f"{self.classes_.tolist()}{why}."
             )
-        return np.searchsorted(self.classes_, y)
+        return np.searchsorted(self.classes_, labels)
 
 
 def _unlabelled_rows(y: np.ndarray) -> np.ndarray:

@@ -58,10 +58,14 @@ def initial_clusters(
     neighbours) and the input ``X``, whose neighbours it also searches. The
     graph methods need more samples than neighbours per sample; below that,
     the Gaussian mixture is used. With ``classes`` (each row's class index,
-    -1 where unknown; every class labelled at least once), the graph start
-    spreads the known classes over the graph instead of clustering it
-    (:func:`skgmvae._graph.spread_labels`): cluster k is then class k.
+    -1 where unknown; every class labelled at least once), cluster k is
+    class k: fully labelled data are their classes, the graph start spreads
+    the known classes over the graph instead of clustering it
+    (:func:`skgmvae._graph.spread_labels`), and the other starts' clusters
+    are renumbered to the classes (:func:`match_to_classes`).
     """
+    if classes is not None and (classes >= 0).all():
+        return np.eye(n_clusters)[classes]
     n_samples = codes.shape[0]
     graph = settings.graph
     if method == "graph" and n_samples > graph.n_neighbors:
@@ -86,15 +90,19 @@ def initial_clusters(
         return np.eye(n_clusters)[labels]
     codes = codes.astype(np.float64)
     if method == "spectral" and n_samples > 2 * settings.spectral_neighbors:
-        return spectral_responsibilities(
+        responsibilities = spectral_responsibilities(
             codes,
             n_clusters,
             n_neighbors=settings.spectral_neighbors,
             random_state=random_state,
         )
-    return mixture_responsibilities(
-        codes, n_clusters, reg_covar=settings.reg_covar, random_state=random_state
-    )
+    else:
+        responsibilities = mixture_responsibilities(
+            codes, n_clusters, reg_covar=settings.reg_covar, random_state=random_state
+        )
+    if classes is None:
+        return responsibilities
+    return match_to_classes(responsibilities, classes)
 
 
 def match_to_classes(responsibilities: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ runs, before it, a sequence of named stages on one :class:`WarmupContext`:
    and the neighbour terms.
 4. ``initial clusters``: the codes are clustered by the start method
    (:func:`skgmvae._initialization.initial_clusters`) and the cluster priors
-   p(z | y) are set from those clusters. Where some classes are known, the
-   clusters are renumbered to match them and the labelled rows take their
-   class; where all are, the classes are the clusters.
+   p(z | y) are set from those clusters. Where classes are known, cluster k
+   is class k (see ``initial_clusters``) and the start's classes become
+   targets of the classification term.
 5. ``alignment``: q(y | x) learns these clusters, for at least
    ``qy_stage_epochs`` epochs and ``qy_stage_min_steps`` optimizer steps.
 6. ``neighbors`` (with the neighbour terms on): as many epochs train q(y | x)
@@ -38,12 +38,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skgmvae._determinism import single_threaded_numerics
-from skgmvae._initialization import (
-    StartSettings,
-    gaussian_moments,
-    initial_clusters,
-    match_to_classes,
-)
+from skgmvae._initialization import StartSettings, gaussian_moments, initial_clusters
 from skgmvae._losses import (
     AlignmentObjective,
     AutoencoderObjective,
@@ -157,10 +152,6 @@ def search_neighbors(ctx: WarmupContext) -> None:
 def find_initial_clusters(ctx: WarmupContext) -> None:
     """Cluster the codes and set the cluster priors p(z | y) from them."""
     classes = None if ctx.labels is None else ctx.labels.labels.cpu().numpy()
-    if classes is not None and (classes >= 0).all():
-        ctx.responsibilities = np.eye(ctx.module.n_clusters)[classes]
-        set_prior_from_clusters(ctx, ctx.responsibilities)
-        return
     X = ctx.X.cpu().numpy() if ctx.method == "graph" else None
     with warnings.catch_warnings():
         # On degenerate data (fewer distinct codes than clusters), k-means,
@@ -179,7 +170,6 @@ def find_initial_clusters(ctx: WarmupContext) -> None:
             classes=classes,
         )
     if classes is not None:
-        ctx.responsibilities = match_to_classes(ctx.responsibilities, classes)
         ctx.labels.targets = _start_classes(ctx.responsibilities, ctx.X.device)
     set_prior_from_clusters(ctx, ctx.responsibilities)
 
