@@ -10,6 +10,15 @@ Usage::
     python benchmarks/run.py --quick            # smoke test, well under a minute
     python benchmarks/run.py --datasets digits wine --seeds 3
     python benchmarks/run.py --datasets mnist --methods kmeans gmm-diag --seeds 1
+    python benchmarks/run.py --datasets tabular --seeds 5
+    python benchmarks/run.py --datasets blobs --methods kmeans gmm-diag gmm-full
+
+``--datasets`` also takes group names: ``tabular`` is ``wine breast_cancer
+iris glass ionosphere sonar`` and ``blobs`` is ``blobs_imbalanced
+blobs_imbalanced_20d``. ``glass``, ``ionosphere`` and ``sonar`` are read
+from ``--data-dir`` only (see :func:`skgmvae.datasets.load_dataset`).
+The table gives, per data set and method, the mean ± standard deviation and
+the worst value of each score over the seeds.
 
 The output folder (``--out``, by default ``benchmarks/results/<timestamp>``)
 receives ``results.md`` (the table printed at the end), ``runs.json`` (every
@@ -57,6 +66,11 @@ from skgmvae.datasets import DATASETS, IMAGE_SHAPES, load_dataset
 from skgmvae.metrics import cluster_accuracy
 
 METHODS = ("gmvae", "kmeans", "gmm-diag", "gmm-full")
+# Names --datasets expands into several data sets.
+DATASET_GROUPS: dict[str, tuple[str, ...]] = {
+    "tabular": ("wine", "breast_cancer", "iris", "glass", "ionosphere", "sonar"),
+    "blobs": ("blobs_imbalanced", "blobs_imbalanced_20d"),
+}
 # Named GMVAEClustering settings for ablations: each changes the defaults
 # ("gmvae") by the parameters given. Not run unless named in --methods.
 GMVAE_PRESETS: dict[str, dict[str, Any]] = {
@@ -115,10 +129,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--datasets",
         nargs="+",
-        choices=DATASETS,
+        choices=[*DATASETS, *DATASET_GROUPS],
         default=["digits"],
         metavar="NAME",
-        help=f"data sets: {', '.join(DATASETS)} (default: digits)",
+        help=f"data sets: {', '.join(DATASETS)}, or the groups "
+        + ", ".join(f"{k} ({' '.join(v)})" for k, v in DATASET_GROUPS.items())
+        + " (default: digits)",
     )
     parser.add_argument(
         "--methods",
@@ -185,7 +201,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--no-figures", action="store_true", help="skip the PNGs")
     args = parser.parse_args(argv)
     return Options(
-        datasets=list(dict.fromkeys(args.datasets)),
+        datasets=expand_datasets(args.datasets),
         methods=list(dict.fromkeys(args.methods)),
         seeds=1 if args.quick and args.seeds is None else args.seeds,
         device=args.device,
@@ -198,6 +214,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         threads=args.threads,
         argv=argv,
     )
+
+
+def expand_datasets(names: Sequence[str]) -> list[str]:
+    """``names`` with the groups replaced by their data sets, once each."""
+    expanded = [n for name in names for n in DATASET_GROUPS.get(name, (name,))]
+    return list(dict.fromkeys(expanded))
 
 
 def _positive_int(text: str) -> int:
@@ -357,7 +379,7 @@ def run_one(
     ):
         warnings.simplefilter("always")
         start = time.perf_counter()
-        model.fit(X)
+        X = _fit(model, X)
         fitted = time.perf_counter()
         # GMVAEClustering.fit catches Ctrl-C, keeps the last completed epoch
         # and only warns: stop as if the interrupt had reached us, rather
@@ -384,6 +406,32 @@ def run_one(
         warnings=_warning_texts(caught),
     )
     return record, model
+
+
+def _fit(model: Any, X: np.ndarray) -> np.ndarray:
+    """Fit ``model``; the data it was fitted on, to predict with.
+
+    A Gaussian mixture whose float32 fit fails is refitted once in float64,
+    with a warning that goes into the record: on small sets with features
+    that are mostly one value (glass) a float32 variance can collapse, and
+    float64 is the remedy scikit-learn's error suggests. Only on failure,
+    so that the runs that succeed in float32 are unchanged.
+    """
+    try:
+        model.fit(X)
+        return X
+    except ValueError:
+        if not isinstance(model, GaussianMixture) or X.dtype == np.float64:
+            raise
+    warnings.warn(
+        "GaussianMixture failed in float32 (collapsed covariance); refitted "
+        "in float64; the fit time includes both fits",
+        UserWarning,
+        stacklevel=2,
+    )
+    X = X.astype(np.float64)
+    model.fit(X)
+    return X
 
 
 def _interrupted(caught: list[warnings.WarningMessage]) -> bool:

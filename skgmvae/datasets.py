@@ -7,13 +7,17 @@ classes, used only for evaluation.
 - Image sets (``digits``, ``mnist``, ``fashion_mnist``, ``usps``) are scaled
   to [0, 1], which suits the Bernoulli likelihood of
   :class:`~skgmvae.GMVAEClustering`.
-- Tabular sets (``wine``, ``breast_cancer``) are standardized to zero mean
-  and unit variance per feature, which suits the Gaussian likelihood.
+- Tabular sets (``wine``, ``breast_cancer``, ``iris``, ``glass``,
+  ``ionosphere``, ``sonar``) and the synthetic ``blobs_imbalanced`` sets are
+  standardized to zero mean and unit variance per feature, which suits the
+  Gaussian likelihood.
 
-``digits``, ``wine`` and ``breast_cancer`` ship with scikit-learn. The
+``digits``, ``wine``, ``breast_cancer`` and ``iris`` ship with scikit-learn,
+and the ``blobs_imbalanced`` sets are generated with a fixed seed. The
 larger image sets are read from a local folder when one is available, and
 otherwise downloaded from OpenML with
-:func:`sklearn.datasets.fetch_openml`.
+:func:`sklearn.datasets.fetch_openml`. ``glass``, ``ionosphere`` and
+``sonar`` are read from a local folder only.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import fetch_openml, load_breast_cancer, load_digits, load_wine
+from sklearn.datasets import (
+    fetch_openml,
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_blobs,
+)
 from sklearn.preprocessing import StandardScaler
 
 __all__ = [
@@ -46,6 +57,12 @@ DATASETS: tuple[str, ...] = (
     "usps",
     "wine",
     "breast_cancer",
+    "iris",
+    "glass",
+    "ionosphere",
+    "sonar",
+    "blobs_imbalanced",
+    "blobs_imbalanced_20d",
 )
 
 #: Height and width of the image data sets, to reshape a row into an image.
@@ -61,6 +78,15 @@ _OPENML = {
     "mnist": ("mnist_784", 1),
     "fashion_mnist": ("Fashion-MNIST", 1),
     "usps": ("usps", 1),
+}
+
+# Tabular sets read only from a local folder, standardized like wine. No
+# download: OpenML's copies of these UCI sets are not known to hold the same
+# rows, in the same order and with the same labels, as the files described.
+_LOCAL_TABULAR = {
+    "glass": "UCI's Glass Identification, from the R package mlbench",
+    "ionosphere": "UCI's Ionosphere, from the R package mlbench",
+    "sonar": "UCI's Sonar, Mines vs. Rocks, from the R package mlbench",
 }
 
 # Canonical IDX files of MNIST and Fashion-MNIST (training split first).
@@ -116,12 +142,38 @@ def load_dataset(
           then test split), divided by 255.
         - ``"usps"``: 9,298 x 256 handwritten digits, min-max scaled to
           [0, 1].
-        - ``"wine"`` (178 x 13) and ``"breast_cancer"`` (569 x 30):
-          standardized with :class:`~sklearn.preprocessing.StandardScaler`.
+        - ``"wine"`` (178 x 13, 3 classes), ``"breast_cancer"`` (569 x 30,
+          2 classes) and ``"iris"`` (150 x 4, 3 classes), bundled with
+          scikit-learn: standardized with
+          :class:`~sklearn.preprocessing.StandardScaler`.
+        - ``"glass"`` (214 x 9, 6 classes), ``"ionosphere"`` (351 x 34,
+          2 classes) and ``"sonar"`` (208 x 60, 2 classes): the UCI Machine
+          Learning Repository sets Glass Identification (B. German),
+          Ionosphere (V. Sigillito) and Sonar, Mines vs. Rocks (Gorman and
+          Sejnowski), as packaged in the R package mlbench (Leisch and
+          Dimitriadou). Read from ``<data_dir>/<name>.npz`` only (never
+          downloaded), then standardized like ``"wine"``; a constant column
+          (ionosphere's second, ``V2``) becomes zeros.
+        - ``"blobs_imbalanced"`` (1,030 x 2, 3 classes): Gaussian blobs of
+          1,000, 20 and 10 samples, from
+          :func:`~sklearn.datasets.make_blobs` with centres (0, 0),
+          (10, 10) and (-10, 10) and ``random_state=0``, standardized.
+        - ``"blobs_imbalanced_20d"`` (2,770 x 20, 5 classes): blobs of
+          2,000, 500, 200, 50 and 20 samples (100:1), unit standard
+          deviation, centres drawn uniformly in ``(-10, 10)`` per feature
+          with ``random_state=0``, standardized.
+
+        The blobs are far apart (k-means with ``n_init=10`` recovers them
+        exactly), but their clusters have very unequal sizes, which a
+        model with a uniform prior over clusters (or a term pulling the
+        cluster sizes towards equal) handles badly: it tends to split the
+        large cluster and merge the small ones. They are generated anew at
+        each call, always identical.
 
     data_dir : str or path-like, default=None
-        Folder holding local copies of ``mnist``, ``fashion_mnist`` and
-        ``usps``. Defaults to the environment variable ``SKGMVAE_DATA``.
+        Folder holding local copies of ``mnist``, ``fashion_mnist``,
+        ``usps``, ``glass``, ``ionosphere`` and ``sonar``. Defaults to the
+        environment variable ``SKGMVAE_DATA``.
         For a data set ``<name>`` the folder is searched for
 
         - ``<name>.npz``, holding an array ``X`` of shape
@@ -133,12 +185,13 @@ def load_dataset(
           ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``,
           gzipped or not) in the subfolder ``<name>/``.
 
-        Ignored for the data sets bundled with scikit-learn.
+        Ignored for the data sets bundled with scikit-learn and the blobs.
 
     download : bool, default=True
         When no local copy is found, download the data from OpenML with
         :func:`sklearn.datasets.fetch_openml` (cached in scikit-learn's data
         home). When False, a missing local copy raises an error instead.
+        ``glass``, ``ionosphere`` and ``sonar`` are never downloaded.
 
     Returns
     -------
@@ -165,6 +218,10 @@ def load_dataset(
     >>> X, y = load_dataset("wine")
     >>> X.shape, len(set(y))
     ((178, 13), 3)
+    >>> import numpy as np
+    >>> X, y = load_dataset("blobs_imbalanced")
+    >>> X.shape, np.bincount(y).tolist()
+    ((1030, 2), [1000, 20, 10])
     """
     if name not in DATASETS:
         raise ValueError(
@@ -173,8 +230,9 @@ def load_dataset(
     if name in _BUNDLED:
         return _BUNDLED[name]()
     X, y = _load_external(name, data_dir, download)
-    X = _scale_images(name, X)
-    return X, y
+    if name in _LOCAL_TABULAR:
+        return _standardize(X, y)
+    return _scale_images(name, X), y
 
 
 # ----------------------------------------------------------- bundled sets
@@ -183,11 +241,27 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     return (X / 16.0).astype(np.float32), y.astype(np.int64)
 
 
+def _standardize(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero mean, unit variance per feature; float32 X, int64 y.
+
+    StandardScaler leaves the scale of a constant feature at 1, so such a
+    feature becomes zeros rather than NaN.
+    """
+    X = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
+    return X.astype(np.float32), np.asarray(y).astype(np.int64)
+
+
 def _standardized(loader: Callable) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
     def load() -> tuple[np.ndarray, np.ndarray]:
-        X, y = loader(return_X_y=True)
-        X = StandardScaler().fit_transform(X)
-        return X.astype(np.float32), y.astype(np.int64)
+        return _standardize(*loader(return_X_y=True))
+
+    return load
+
+
+def _blobs(**params: object) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    # A fixed random_state makes every call return the same data set.
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        return _standardize(*make_blobs(random_state=0, **params))
 
     return load
 
@@ -196,6 +270,21 @@ _BUNDLED: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
     "digits": _load_digits,
     "wine": _standardized(load_wine),
     "breast_cancer": _standardized(load_breast_cancer),
+    "iris": _standardized(load_iris),
+    "blobs_imbalanced": _blobs(
+        n_samples=[1000, 20, 10], centers=[[0, 0], [10, 10], [-10, 10]]
+    ),
+    # Checked: k-means (n_init=10) recovers these clusters exactly (ARI 1.0),
+    # whatever the seed; a Gaussian mixture (n_init=1) does with
+    # random_state=0 but merges two clusters (ARI 0.5) with some seeds: its
+    # single k-means start, not the spread of the centres (closest pair 27
+    # standard deviations apart), is what fails.
+    "blobs_imbalanced_20d": _blobs(
+        n_samples=[2000, 500, 200, 50, 20],
+        n_features=20,
+        center_box=(-10, 10),
+        cluster_std=1.0,
+    ),
 }
 
 
@@ -224,7 +313,9 @@ def _load_external(
             if found is not None:
                 return found
     reason, cause = "downloading was disabled (download=False)", None
-    if download:
+    if name in _LOCAL_TABULAR:
+        reason = "it is not downloaded (no OpenML copy known to match it)"
+    elif download:
         try:
             return _fetch_openml(name)
         except Exception as exc:  # no network, OpenML down, bad cache...
@@ -240,8 +331,7 @@ def _missing_message(
         where = f"no local folder was given (data_dir=None and ${DATA_ENV_VAR} unset)"
     else:
         where = "looked for " + " and ".join(searched)
-    openml_name, version = _OPENML[name]
-    return (
+    message = (
         f"Could not load the {name!r} data set: {where}, and {reason}. "
         f"Provide it by saving arrays X (n_samples, n_features) and y "
         f"(n_samples,) with numpy.savez_compressed as '{name}.npz' in a folder"
@@ -250,8 +340,13 @@ def _missing_message(
             if name in ("mnist", "fashion_mnist")
             else ""
         )
-        + f", then pass data_dir=<folder> or set ${DATA_ENV_VAR}=<folder>; "
-        f"or run once with network access to download OpenML's "
+        + f", then pass data_dir=<folder> or set ${DATA_ENV_VAR}=<folder>"
+    )
+    if name in _LOCAL_TABULAR:
+        return f"{message}. The data: {_LOCAL_TABULAR[name]}."
+    openml_name, version = _OPENML[name]
+    return (
+        f"{message}; or run once with network access to download OpenML's "
         f"{openml_name!r} (version {version})."
     )
 

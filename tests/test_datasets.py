@@ -89,6 +89,110 @@ def test_bundled_sets_ignore_data_dir(tmp_path):
     assert X.shape == (1797, 64)
 
 
+# ------------------------------------------------- local tabular and blobs
+LOCAL_TABULAR = ["glass", "ionosphere", "sonar"]
+BLOBS = ["blobs_imbalanced", "blobs_imbalanced_20d"]
+
+
+def test_new_names_are_listed():
+    assert {"iris", *LOCAL_TABULAR, *BLOBS} <= set(available_datasets())
+
+
+def test_iris_is_standardized():
+    X, y = load_dataset("iris")
+    assert X.shape == (150, 4) and X.dtype == np.float32
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(X.std(axis=0), 1.0, atol=1e-4)
+    assert y.dtype == np.int64 and np.bincount(y).tolist() == [50, 50, 50]
+
+
+@pytest.mark.parametrize("name", LOCAL_TABULAR)
+def test_local_tabular_npz_is_standardized(tmp_path, name):
+    rng = np.random.default_rng(0)
+    X = rng.normal(5.0, 3.0, size=(40, 6))
+    X[:, 1] = 0.0  # constant, as the second column (V2) of ionosphere
+    y = np.arange(40, dtype=np.int64) % 3
+    np.savez_compressed(tmp_path / f"{name}.npz", X=X, y=y)
+
+    X_loaded, y_loaded = load_dataset(name, data_dir=tmp_path, download=False)
+
+    assert X_loaded.shape == (40, 6) and X_loaded.dtype == np.float32
+    assert not np.isnan(X_loaded).any()
+    assert np.all(X_loaded[:, 1] == 0.0)  # zeros, not NaN
+    varying = np.delete(X_loaded, 1, axis=1)
+    np.testing.assert_allclose(varying.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(varying.std(axis=0), 1.0, atol=1e-4)
+    assert y_loaded.dtype == np.int64 and np.array_equal(y_loaded, y)
+
+
+def test_local_tabular_found_through_environment_variable(tmp_path, monkeypatch):
+    X = np.arange(12, dtype=np.float64).reshape(6, 2)
+    np.savez_compressed(tmp_path / "sonar.npz", X=X, y=np.array([0, 1] * 3))
+    monkeypatch.setenv("SKGMVAE_DATA", str(tmp_path))
+    X_loaded, _ = load_dataset("sonar", download=False)
+    np.testing.assert_allclose(X_loaded.mean(axis=0), 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_missing_local_tabular_file_names_the_path(tmp_path, download, no_download):
+    # Never downloaded: the same error, whether or not download is allowed.
+    with pytest.raises(FileNotFoundError) as info:
+        load_dataset("glass", data_dir=tmp_path, download=download)
+    message = str(info.value)
+    assert str(tmp_path / "glass.npz") in message
+    assert "SKGMVAE_DATA" in message and "mlbench" in message
+    assert "OpenML's" not in message
+
+
+def test_missing_local_tabular_without_folder():
+    with pytest.raises(FileNotFoundError, match="SKGMVAE_DATA unset"):
+        load_dataset("ionosphere")
+
+
+@pytest.mark.parametrize(
+    "name, sizes, n_features",
+    [
+        ("blobs_imbalanced", [1000, 20, 10], 2),
+        ("blobs_imbalanced_20d", [2000, 500, 200, 50, 20], 20),
+    ],
+)
+def test_blobs_sizes_and_standardization(name, sizes, n_features):
+    X, y = load_dataset(name)
+    assert X.shape == (sum(sizes), n_features) and X.dtype == np.float32
+    assert y.dtype == np.int64 and np.bincount(y).tolist() == sizes
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(X.std(axis=0), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", BLOBS)
+def test_blobs_are_the_same_at_every_call(tmp_path, name):
+    X1, y1 = load_dataset(name)
+    X2, y2 = load_dataset(name, data_dir=tmp_path, download=False)
+    assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+
+
+@pytest.mark.parametrize(
+    "name, shape, counts",
+    [
+        ("glass", (214, 9), [70, 76, 17, 13, 9, 29]),
+        ("ionosphere", (351, 34), None),
+        ("sonar", (208, 60), None),
+    ],
+)
+def test_real_tabular_sets_from_shared_folder(name, shape, counts):
+    if not (SHARED_DATA / f"{name}.npz").is_file():
+        pytest.skip(f"no local copy of {name}")
+    X, y = load_dataset(name, data_dir=SHARED_DATA, download=False)
+    assert X.shape == shape and X.dtype == np.float32
+    assert not np.isnan(X).any()
+    if counts is not None:  # the README's class counts
+        assert np.bincount(y).tolist() == counts
+    else:
+        assert np.unique(y).size == 2
+    if name == "ionosphere":  # its constant second column (V2) becomes zeros
+        assert np.all(X[:, 1] == 0.0)
+
+
 # ------------------------------------------------------------- local npz
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_local_npz_is_divided_by_255(tmp_path, name):
