@@ -391,9 +391,10 @@ class BaseGMVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self, n_samples: int, device: torch.device | None = None
     ) -> TrainingConfig:
         device = resolve_device(self.device) if device is None else device
+        batch_size = min(self._batch_size(n_samples), n_samples)
         return TrainingConfig(
-            batch_size=min(self._batch_size(n_samples), n_samples),
-            precision=resolve_precision(self.precision, device),
+            batch_size=batch_size,
+            precision=resolve_precision(self.precision, device, batch_size),
         )
 
     def _fit_settings(self) -> FitSettings:

@@ -133,7 +133,7 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
         Number of independent initialisations; the one with the best ELBO on
         the training data is kept.
 
-    precision : {"float32", "bfloat16", "auto"}, default="float32"
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
         Arithmetic of training, as in :class:`GMVAEClustering`.
 
     device : str, default="auto"
@@ -274,7 +274,7 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
         tol: float = 0.05,
         n_iter_no_change: int = 10,
         n_init: int = 1,
-        precision: str = "float32",
+        precision: str = "auto",
         device: str = "auto",
         random_state=None,
         verbose: int = 0,

@@ -876,18 +876,22 @@ def test_quiet_by_default(digits01, fast, capsys):
 
 
 @pytest.mark.parametrize(
-    ("has_bf16", "expected"), [(True, "bfloat16"), (False, "float32")]
+    ("has_bf16", "batch_size", "expected"),
+    [(True, 256, "bfloat16"), (True, 128, "float32"), (False, 256, "float32")],
 )
-def test_auto_precision_follows_the_cpu(
-    has_bf16, expected, digits01, fast, monkeypatch
+def test_auto_precision_follows_the_cpu_and_the_batch(
+    has_bf16, batch_size, expected, digits01, fast, monkeypatch
 ):
     import skgmvae._device as device_module
 
     monkeypatch.setattr(device_module, "cpu_has_fast_bfloat16", lambda: has_bf16)
-    X = digits01[0][:100]
-    model = GMVAEClustering(n_clusters=3, random_state=0, precision="auto", **fast)
+    X = digits01[0]
+    params = {**fast, "batch_size": batch_size, "max_iter": 1}
+    model = GMVAEClustering(n_clusters=3, random_state=0, precision="auto", **params)
     assert model.fit(X).precision_ == expected
-    fixed = GMVAEClustering(n_clusters=3, random_state=0, **fast).fit(X)
+    fixed = GMVAEClustering(
+        n_clusters=3, random_state=0, precision="float32", **params
+    ).fit(X)
     assert fixed.precision_ == "float32"
 
 

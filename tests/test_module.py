@@ -182,6 +182,29 @@ def test_marginal_loss_is_the_weighted_sum_over_clusters(likelihood):
     torch.testing.assert_close(terms["kl_z"], kl_z)
 
 
+@pytest.mark.parametrize("confident", [False, True])
+def test_exact_elbo_is_the_weighted_sum_over_clusters(confident):
+    module, x = _module(), _data()
+    if confident:  # most clusters far below the skipping threshold
+        with torch.no_grad():
+            module.qy_head.weight.mul_(300.0)
+    eps = torch.randn(D, generator=_generator(5))
+    qy = F.softmax(module.qy_logits(x), -1)
+    assert confident == bool((qy < 1e-6).any())
+    prior_loc, prior_logvar = module.prior_params()
+    total = torch.zeros(BATCH)
+    for k in range(K):
+        y = F.one_hot(torch.full((BATCH,), k), K).float()
+        loc, logvar = module.qz_params(x, y)
+        z = loc + eps * torch.exp(0.5 * logvar)
+        rec_k = -module.log_px(x, module.decode(z))
+        kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc[k], prior_logvar[k])
+        total += qy[:, k] * (rec_k + kl_k)
+    total += kl_categorical_uniform(module.qy_logits(x))
+    loss = exact_negative_elbo(module, x, eps).loss
+    torch.testing.assert_close(loss, total, rtol=1e-5, atol=1e-4)
+
+
 def test_elbo_is_deterministic_and_batch_independent():
     module, x = _module(), _data(n=12)
     eps = torch.randn(D, generator=_generator(2))
