@@ -99,9 +99,7 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         ``init_params`` but ``"random"``. The two warm-up stages that train
         ``q(y | x)``, on the initial clusters and then (with the neighbour
         terms on) on the neighbour terms, take ``min(pretrain_iter, 10)``
-        epochs each, but no more whole epochs than fit in 700 optimizer
-        steps (on large data q(y | x) learns its clusters in far fewer
-        epochs); the first takes more where that is fewer than 300
+        epochs each; the first takes more where that is fewer than 300
         optimizer steps. The codes of a longer-trained autoencoder give a
         much better graph start on images.
 

@@ -65,9 +65,7 @@ class WarmupSettings:
     """The warm-up's fixed choices.
 
     ``qy_stage_epochs`` caps the epochs of each q(y | x) stage (at most the
-    autoencoder's, and no more than fit in ``qy_stage_max_steps`` optimizer
-    steps, as q(y | x) has learned its clusters long before ten epochs of
-    a large data set); the alignment stage takes at least
+    autoencoder's); the alignment stage takes at least
     ``qy_stage_min_steps`` optimizer steps, because on small data ten epochs
     are too few steps for q(y | x) to learn the initial clusters.
     ``n_neighbors`` neighbours per code are searched. q(z | x, y) starts
@@ -78,7 +76,6 @@ class WarmupSettings:
 
     qy_stage_epochs: int = 10
     qy_stage_min_steps: int = 300
-    qy_stage_max_steps: int = 700
     n_neighbors: int = 10
     posterior_variance_ratio: float = 0.1
     start: StartSettings = field(default_factory=StartSettings)
@@ -179,7 +176,8 @@ def find_initial_clusters(ctx: WarmupContext) -> None:
 
 def align_clusters(ctx: WarmupContext) -> None:
     """Teach q(y | x) the initial clusters (cross-entropy to them)."""
-    min_epochs = math.ceil(ctx.settings.qy_stage_min_steps / _steps_per_epoch(ctx))
+    steps_per_epoch = math.ceil(ctx.X.shape[0] / ctx.config.batch_size)
+    min_epochs = math.ceil(ctx.settings.qy_stage_min_steps / steps_per_epoch)
     n_epochs = max(_qy_stage_epochs(ctx), min_epochs)
     targets = torch.as_tensor(
         ctx.responsibilities, dtype=torch.float32, device=ctx.X.device
@@ -253,13 +251,8 @@ def _start_classes(responsibilities: np.ndarray, device: torch.device) -> torch.
     return torch.as_tensor(classes, dtype=torch.long, device=device)
 
 
-def _steps_per_epoch(ctx: WarmupContext) -> int:
-    return math.ceil(ctx.X.shape[0] / ctx.config.batch_size)
-
-
 def _qy_stage_epochs(ctx: WarmupContext) -> int:
-    fitting = max(1, ctx.settings.qy_stage_max_steps // _steps_per_epoch(ctx))
-    return min(ctx.pretrain_epochs, ctx.settings.qy_stage_epochs, fitting)
+    return min(ctx.pretrain_epochs, ctx.settings.qy_stage_epochs)
 
 
 def _train_stage(
