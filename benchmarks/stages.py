@@ -34,18 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_env  # noqa: E402
 
 from skgmvae import GMVAEClustering  # noqa: E402
+from skgmvae._warmup import STAGES as WARMUP_STAGES  # noqa: E402
 from skgmvae.datasets import DATASETS, load_dataset  # noqa: E402
 from skgmvae.metrics import cluster_accuracy  # noqa: E402
 
-STAGES = (
-    "autoencoder",
-    "codes",
-    "neighbour search",
-    "initial clusters",
-    "alignment",
-    "neighbors",
-    "ELBO",
-)
+STAGES = (*(name for name, _ in WARMUP_STAGES), "ELBO")
 _DONE = re.compile(r"^\[(?P<stage>[^\]]+)\] done in (?P<seconds>[\d.]+) s")
 _ELBO_EPOCH = re.compile(r"^\[ELBO\] epoch \d+/\d+: .*, (?P<seconds>[\d.]+) s")
 
