@@ -44,7 +44,10 @@ def test_a_tiny_series_is_saved(stages, tmp_path):
     runs = json.loads((tmp_path / "stages.json").read_text())["runs"]
     assert [r["n_samples"] for r in runs] == [200, 300]
     for run in runs:
-        assert run["autoencoder"] > 0 and run["ELBO"] > 0
-        assert run["fit"] >= run["autoencoder"] + run["ELBO"]
+        # The log rounds each stage to 0.1 s (a tiny stage prints 0.0 s).
+        stage_total = sum(run[name] for name in stages.STAGES)
+        assert min(run[name] for name in stages.STAGES) >= 0
+        assert run["fit"] >= stage_total - 0.05 * len(stages.STAGES)
+        assert run["elbo_epochs"] == 2
     table = (tmp_path / "stages.md").read_text()
     assert "| autoencoder |" in table and "digits 300, seed 0" in table
