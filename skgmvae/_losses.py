@@ -176,19 +176,48 @@ def exact_negative_elbo(
 
     ``eps`` has shape ``(latent_dim,)`` and is shared by every sample, so the
     result is a deterministic, batch-independent Monte Carlo estimate (common
-    random numbers): what ``score`` and ``lower_bound_`` report. The sum over
-    y skips the clusters with q(y | x) below ``_NEGLIGIBLE_QY``: a trained
-    model is sure of most samples' cluster, so this decodes one or two
-    clusters per sample instead of all K, with terms changed by less than a
-    millionth of the skipped clusters' reconstruction and z terms.
+    random numbers): what ``score`` and ``lower_bound_`` report. With a
+    conditional encoder q(z | x, y) the sum over y skips the clusters with
+    q(y | x) below ``_NEGLIGIBLE_QY``: a trained model is sure of most
+    samples' cluster, so this decodes one or two clusters per sample instead
+    of all K, with terms changed by less than a millionth of the skipped
+    clusters' reconstruction and z terms.
     """
     logits = module.qy_logits(x)
     qy = F.softmax(logits, dim=-1)
+    if module.qz_input_y is None:
+        rec, kl_z = _shared_z_terms(module, x, eps, qy)
+    else:
+        rec, kl_z = _likely_cluster_terms(module, x, eps, qy)
+    kl_y = kl_categorical_uniform(logits)
+    return LossOutput(
+        rec + kl_z + kl_y, {"reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}
+    )
+
+
+def _shared_z_terms(
+    module: GMVAE, x: torch.Tensor, eps: torch.Tensor, qy: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The expected reconstruction and z terms where q(z | x) ignores y:
+    one decode per sample serves every cluster."""
+    loc, logvar = module.qz_params_all(x)
+    z = loc + eps * torch.exp(0.5 * logvar)
+    prior_loc, prior_logvar = module.prior_params()
+    rec = -(qy * module.log_px(x.unsqueeze(1), module.decode(z))).sum(-1)
+    kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
+    return rec, (qy * kl_k).sum(-1)
+
+
+def _likely_cluster_terms(
+    module: GMVAE, x: torch.Tensor, eps: torch.Tensor, qy: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same with q(z | x, y): one decode per sample and cluster of
+    q(y | x) at least ``_NEGLIGIBLE_QY``."""
     rows, clusters = torch.nonzero(qy >= _NEGLIGIBLE_QY, as_tuple=True)
-    n_clusters = qy.shape[1]
-    y = F.one_hot(clusters, n_clusters).to(x.dtype)
     x_pairs = x.index_select(0, rows)
-    loc, logvar = module.qz_params(x_pairs, y)
+    loc, logvar = module.qz_params(
+        x_pairs, F.one_hot(clusters, qy.shape[1]).to(x.dtype)
+    )
     z = loc + eps * torch.exp(0.5 * logvar)
     prior_loc, prior_logvar = module.prior_params()
     rec_pairs = -module.log_px(x_pairs, module.decode(z))
@@ -197,11 +226,7 @@ def exact_negative_elbo(
     )
     weight = qy[rows, clusters]
     rec = _per_row(weight * rec_pairs, rows, clusters, qy)
-    kl_z = _per_row(weight * kl_pairs, rows, clusters, qy)
-    kl_y = kl_categorical_uniform(logits)
-    return LossOutput(
-        rec + kl_z + kl_y, {"reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}
-    )
+    return rec, _per_row(weight * kl_pairs, rows, clusters, qy)
 
 
 def _per_row(

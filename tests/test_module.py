@@ -182,9 +182,14 @@ def test_marginal_loss_is_the_weighted_sum_over_clusters(likelihood):
     torch.testing.assert_close(terms["kl_z"], kl_z)
 
 
-@pytest.mark.parametrize("confident", [False, True])
-def test_exact_elbo_is_the_weighted_sum_over_clusters(confident):
+@pytest.mark.parametrize(
+    ("confident", "conditional"), [(False, True), (True, True), (True, False)]
+)
+def test_exact_elbo_is_the_weighted_sum_over_clusters(confident, conditional):
     module, x = _module(), _data()
+    if not conditional:
+        module = GMVAE(N_FEATURES, K, D, (8, 7), "bernoulli", False)
+        module.reset_parameters(_generator(0))
     if confident:  # most clusters far below the skipping threshold
         with torch.no_grad():
             module.qy_head.weight.mul_(300.0)
