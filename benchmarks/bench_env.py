@@ -1,8 +1,11 @@
-"""Environment record and memory readings shared by the benchmark scripts.
+"""Environment record, result files and memory readings shared by the
+benchmark scripts.
 
-``run.py``, ``speed.py`` and ``stream.py`` import this module (and
-``bench_report.py`` its Markdown lines), so that every result file describes
-the machine and reads resident memory the same way. Nothing here fits a model.
+The benchmark scripts import this module (and ``bench_report.py`` its
+Markdown lines), so that every result file describes the machine and reads
+resident memory the same way; ``peers.py``, ``semisupervised.py`` and
+``stages.py`` write their runs through :class:`RunLog`. Nothing here fits a
+model.
 """
 
 from __future__ import annotations
@@ -88,21 +91,38 @@ def command_line(script: str, argv: Sequence[str] | None = None) -> str:
     return shlex.join(["python", f"benchmarks/{script}", *args])
 
 
-def save_runs(
-    out: Path, stem: str, env: dict[str, Any], records: list[dict[str, Any]]
-) -> None:
-    """Write ``<stem>.json`` in ``out``: the environment and the runs so far.
+class RunLog:
+    """What a benchmark script writes to ``<out>/<stem>.json`` and ``.md``.
 
-    Called after every run, so an interrupted benchmark keeps what it
-    measured.
+    ``script`` is the file name in ``benchmarks/`` (its stem names the
+    files and the default folder, ``benchmarks/results/<stem>``); ``argv``
+    is what the script's ``main`` received (see :func:`command_line`).
+    Every :meth:`add` prints the run and rewrites the JSON file with the
+    environment and the runs so far, so an interrupted benchmark keeps what
+    it measured; :meth:`finish` writes and prints the Markdown table.
     """
-    text = json.dumps({"environment": env, "runs": records}, indent=1)
-    (out / f"{stem}.json").write_text(text)
 
+    def __init__(
+        self, script: str, argv: Sequence[str] | None, out: str | Path | None
+    ) -> None:
+        self.stem = Path(script).stem
+        self.out = Path(out or REPO_ROOT / "benchmarks" / "results" / self.stem)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.command = command_line(script, argv)
+        self.env = environment_info(self.command)
+        self.records: list[dict[str, Any]] = []
 
-def save_table(out: Path, stem: str, command: str, table: str) -> None:
-    """Write ``<stem>.md`` in ``out``: the command, then the Markdown table."""
-    (out / f"{stem}.md").write_text(f"Command: `{command}`\n\n{table}\n")
+    def add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        print(json.dumps(record), flush=True)
+        text = json.dumps({"environment": self.env, "runs": self.records}, indent=1)
+        (self.out / f"{self.stem}.json").write_text(text)
+
+    def finish(self, table: str) -> None:
+        (self.out / f"{self.stem}.md").write_text(
+            f"Command: `{self.command}`\n\n{table}\n"
+        )
+        print(table)
 
 
 def environment_markdown(env: dict[str, Any]) -> list[str]:

@@ -22,7 +22,6 @@ Prints a Markdown table and saves ``peers.json`` and ``peers.md`` in
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -124,11 +123,7 @@ def run_method(method: str, X, n_clusters: int, seed: int, parallel: bool):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    out = Path(args.out or bench_env.REPO_ROOT / "benchmarks" / "results" / "peers")
-    out.mkdir(parents=True, exist_ok=True)
-    command = bench_env.command_line("peers.py", argv)
-    env = bench_env.environment_info(command)
-    records = []
+    log = bench_env.RunLog("peers.py", argv, args.out)
     for name in args.datasets:
         X, y = load_dataset(name, data_dir=args.data_dir)
         n_clusters = len(np.unique(y))
@@ -146,12 +141,8 @@ def main(argv=None) -> None:
                     "seconds": seconds,
                     "torch_threads": torch.get_num_threads(),
                 }
-                records.append(record)
-                print(json.dumps(record), flush=True)
-                bench_env.save_runs(out, "peers", env, records)
-    table = markdown(records)
-    bench_env.save_table(out, "peers", command, table)
-    print(table)
+                log.add(record)
+    log.finish(markdown(log.records))
 
 
 def markdown(records: list[dict]) -> str:

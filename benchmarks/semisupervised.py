@@ -27,7 +27,6 @@ Prints a Markdown table and saves ``semisupervised.json`` and
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -138,13 +137,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(
-        args.out or bench_env.REPO_ROOT / "benchmarks" / "results" / "semisupervised"
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    command = bench_env.command_line("semisupervised.py", argv)
-    env = bench_env.environment_info(command)
-    records = []
+    log = bench_env.RunLog("semisupervised.py", argv, args.out)
     for name in args.datasets:
         train, test = split(name, *load_dataset(name, data_dir=args.data_dir))
         for n_labels in args.labels:
@@ -153,12 +146,8 @@ def main(argv=None) -> None:
                     record = run_one(
                         name, method, n_labels, seed, train, test, args.precision
                     )
-                    records.append(record)
-                    print(json.dumps(record), flush=True)
-                    bench_env.save_runs(out, "semisupervised", env, records)
-    table = markdown(records)
-    bench_env.save_table(out, "semisupervised", command, table)
-    print(table)
+                    log.add(record)
+    log.finish(markdown(log.records))
 
 
 def markdown(records: list[dict]) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import re
 import sys
 import time
@@ -115,22 +114,14 @@ def _param(text: str) -> tuple[str, Any]:
 def main(argv=None) -> None:
     args = parse_args(argv)
     params = dict(_param(text) for text in args.param)
-    out = Path(args.out or bench_env.REPO_ROOT / "benchmarks" / "results" / "stages")
-    out.mkdir(parents=True, exist_ok=True)
-    command = bench_env.command_line("stages.py", argv)
-    env = bench_env.environment_info(command)
+    log = bench_env.RunLog("stages.py", argv, args.out)
     X, y = load_dataset(args.dataset, data_dir=args.data_dir)
-    records = []
     for n_samples in args.n_samples or [X.shape[0]]:
         for seed in range(args.seeds):
             record = {"dataset": args.dataset}
             record.update(timed_fit(X[:n_samples], y[:n_samples], seed, params))
-            records.append(record)
-            print(json.dumps(record), flush=True)
-            bench_env.save_runs(out, "stages", env, records)
-    table = markdown(records)
-    bench_env.save_table(out, "stages", command, table)
-    print(table)
+            log.add(record)
+    log.finish(markdown(log.records))
 
 
 def markdown(records: list[dict[str, Any]]) -> str:
