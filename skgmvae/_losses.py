@@ -185,10 +185,10 @@ def exact_negative_elbo(
     """
     logits = module.qy_logits(x)
     qy = F.softmax(logits, dim=-1)
-    if module.qz_input_y is None:
-        rec, kl_z = _shared_z_terms(module, x, eps, qy)
-    else:
+    if module.conditional_encoder:
         rec, kl_z = _likely_cluster_terms(module, x, eps, qy)
+    else:
+        rec, kl_z = _shared_z_terms(module, x, eps, qy)
     kl_y = kl_categorical_uniform(logits)
     return LossOutput(
         rec + kl_z + kl_y, {"reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}

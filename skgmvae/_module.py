@@ -178,6 +178,11 @@ class GMVAE(nn.Module):
             h = h + y @ self.qz_input_y
         return self._qz_output(F.relu(h))
 
+    @property
+    def conditional_encoder(self) -> bool:
+        """Whether q(z | x, y) depends on y (it has the y weights)."""
+        return self.qz_input_y is not None
+
     def qz_params_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x, y=k) for every k: ``(batch, K, D)``.
 

@@ -144,7 +144,8 @@ def test_missing_local_tabular_file_names_the_path(tmp_path, download, no_downlo
     assert "OpenML's" not in message
 
 
-def test_missing_local_tabular_without_folder():
+def test_missing_local_tabular_without_folder(monkeypatch):
+    monkeypatch.delenv("SKGMVAE_DATA", raising=False)
     with pytest.raises(FileNotFoundError, match="SKGMVAE_DATA unset"):
         load_dataset("ionosphere")
 

@@ -186,10 +186,13 @@ def test_marginal_loss_is_the_weighted_sum_over_clusters(likelihood):
     ("confident", "conditional"), [(False, True), (True, True), (True, False)]
 )
 def test_exact_elbo_is_the_weighted_sum_over_clusters(confident, conditional):
-    module, x = _module(), _data()
-    if not conditional:
+    x = _data()
+    if conditional:
+        module = _module()
+    else:
         module = GMVAE(N_FEATURES, K, D, (8, 7), "bernoulli", False)
         module.reset_parameters(_generator(0))
+    assert module.conditional_encoder == conditional
     if confident:  # most clusters far below the skipping threshold
         with torch.no_grad():
             module.qy_head.weight.mul_(300.0)
