@@ -41,6 +41,7 @@ from skgmvae._fitting import (
 )
 from skgmvae._losses import ElboSettings
 from skgmvae._module import GMVAE
+from skgmvae._neighbors import Neighbors
 from skgmvae._tensors import as_float32_tensor, make_generator, module_device, to_cpu
 from skgmvae._threads import limit_torch_threads
 from skgmvae._training import (
@@ -134,7 +135,7 @@ class BaseGMVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if continuing:
             module, state = self._resumed(data.device)
             generator = make_generator(rng, data.device)
-            warmup = WarmupResult(neighbor_indices=x_neighbors)
+            warmup = WarmupResult(neighbors=x_neighbors)
             result = train_elbo(module, data, state, settings, generator, warmup)
             best = Run(elbo_score(module, data.X_t), module, state, result)
         else:
@@ -147,7 +148,7 @@ class BaseGMVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         data: TrainingData,
         settings: FitSettings,
         rng: np.random.RandomState,
-        x_neighbors: torch.Tensor | None,
+        x_neighbors: Neighbors | None,
     ) -> Run:
         """Of ``n_init`` fresh networks, warmed up and trained, the one with
         the best ELBO on the training data."""

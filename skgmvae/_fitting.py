@@ -24,7 +24,7 @@ from skgmvae._losses import (
     score_noise,
 )
 from skgmvae._module import GMVAE
-from skgmvae._neighbors import nearest_neighbors
+from skgmvae._neighbors import Neighbors, nearest_neighbors, neighbor_draws
 from skgmvae._progress import epoch_printer
 from skgmvae._tensors import make_generator, map_chunks
 from skgmvae._training import (
@@ -113,15 +113,15 @@ def new_module(
     return module.to(data.device)
 
 
-def neighbors_in_x(data: TrainingData, settings: FitSettings) -> torch.Tensor:
-    """Indices of each sample's nearest neighbours in X, ``(n, k)``.
+def neighbors_in_x(data: TrainingData, settings: FitSettings) -> Neighbors:
+    """Each sample's nearest neighbours in X, weighted for drawing.
 
     For the neighbour terms where no warm-up runs to find neighbours among
     its codes (``init_params="random"``, ``warm_start``).
     """
     with single_threaded_numerics():  # as in the warm-up: thread-independent
-        _, indices = nearest_neighbors(data.X, settings.warmup.n_neighbors)
-    return torch.as_tensor(indices, device=data.device)
+        found = nearest_neighbors(data.X, settings.warmup.n_neighbors)
+    return neighbor_draws(found, data.device)
 
 
 def neighbor_weights(data: TrainingData, settings: FitSettings) -> tuple[float, float]:
@@ -162,7 +162,7 @@ def warm_up(
     settings: FitSettings,
     rng: np.random.RandomState,
     generator: torch.Generator,
-    x_neighbors: torch.Tensor | None = None,
+    x_neighbors: Neighbors | None = None,
     *,
     neighbor_terms: bool = True,
 ) -> WarmupResult:
@@ -174,7 +174,7 @@ def warm_up(
     leaves out the neighbour stage whatever the weights.
     """
     if settings.init_params == "random":
-        return WarmupResult(neighbor_indices=x_neighbors)
+        return WarmupResult(neighbors=x_neighbors)
     weights = None
     if neighbor_terms and settings.uses_neighbors:
         weights = neighbor_weights(data, settings)
@@ -223,9 +223,9 @@ def train_elbo(
     if warmup.interrupted:
         return TrainingResult(n_epochs=0, converged=False, interrupted=True)
     terms = None
-    if warmup.neighbor_indices is not None:
+    if warmup.neighbors is not None:
         weights = neighbor_weights(data, settings)
-        terms = NeighborTerms(data.X_t, warmup.neighbor_indices, *weights, generator)
+        terms = NeighborTerms(data.X_t, warmup.neighbors, *weights, generator)
     labels = label_terms(data, settings, generator, warmup.class_targets)
     objective = ElboObjective(settings.elbo, generator, terms, labels)
     batches = data.X_t

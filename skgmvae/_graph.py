@@ -5,9 +5,11 @@ fuzzy weights of UMAP (McInnes, Healy and Melville, 2018); so are the input
 samples, and only the edges both graphs share are kept. The graph is laid
 out in ``n_components`` dimensions by stochastic gradient descent on UMAP's
 cross-entropy (attraction along sampled edges, repulsion from random
-samples), and k-means clusters the layout; of several layouts and k-means
-runs, the partition with the highest modularity on the graph (Newman, 2006)
-is kept. Clustering such a layout of autoencoder codes is the N2D recipe
+samples), and k-means clusters the layout. Of the partitions of several
+layouts and k-means runs, of k-means on the codes and of the graph's
+connected components, one that cuts no edge is kept if there is one, and
+otherwise the one with the highest modularity on the graph (Newman, 2006).
+Clustering such a layout of autoencoder codes is the N2D recipe
 (McConville et al., 2019). The layout only chooses the starting clusters;
 the fitted model is the GMVAE.
 
@@ -17,11 +19,13 @@ seed gives the same clusters on every device.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import cg
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -35,17 +39,36 @@ _GRADIENT_CLIP = 4.0
 _BANDWIDTH_STEPS = 64
 # Edge tensors are padded to a multiple of this length (see _padded).
 _EDGE_QUANTUM = 256
+# A partition whose cut is at most this fraction of the graph's weight cuts
+# no edge: the margin is for rounding in the sparse sums.
+_SEPARATE_TOLERANCE = 1e-6
 
 
 def fuzzy_neighbor_graph(distances: np.ndarray, indices: np.ndarray) -> sp.coo_matrix:
     """Symmetric fuzzy k-NN graph, ``(n, n)``, from each row's neighbours.
 
-    Sample i's edge to its neighbour j weighs ``exp(-(d_ij - rho_i) /
-    sigma_i)``, where ``rho_i`` is the distance to its nearest neighbour and
-    ``sigma_i`` makes the weights of its k edges sum to ``log2(k)``. The two
-    directions are merged as the probabilistic union ``w + w' - w w'``.
+    Sample i's edge to its neighbour j weighs as in
+    :func:`membership_strengths`; the two directions are merged as the
+    probabilistic union ``w + w' - w w'``.
     """
     n_samples, n_neighbors = indices.shape
+    rows = np.repeat(np.arange(n_samples), n_neighbors)
+    graph = sp.csr_matrix(
+        (membership_strengths(distances).ravel(), (rows, indices.ravel())),
+        shape=(n_samples, n_samples),
+    )
+    return (graph + graph.T - graph.multiply(graph.T)).tocoo()
+
+
+def membership_strengths(distances: np.ndarray) -> np.ndarray:
+    """Each row's fuzzy weights to its k neighbours, ``(n, k)``, in (0, 1].
+
+    The weight of the edge to neighbour j is ``exp(-(d_j - rho) / sigma)``,
+    where ``rho`` is the distance to the nearest neighbour and ``sigma``
+    makes the k weights sum to ``log2(k)`` (UMAP's local scale): 1 for the
+    nearest, close to 0 for a neighbour much farther than the others.
+    """
+    n_samples, n_neighbors = distances.shape
     distances = distances.astype(np.float64)
     excess = np.maximum(distances - distances[:, :1], 0.0)
     target = np.log2(n_neighbors)
@@ -58,12 +81,7 @@ def fuzzy_neighbor_graph(distances: np.ndarray, indices: np.ndarray) -> sp.coo_m
         high = np.where(too_wide, sigma, high)
         low = np.where(too_wide, low, sigma)
         sigma = np.where(np.isinf(high), 2.0 * sigma, 0.5 * (low + high))
-    weights = np.exp(-excess / np.maximum(sigma, 1e-12)[:, None])
-    rows = np.repeat(np.arange(n_samples), n_neighbors)
-    graph = sp.csr_matrix(
-        (weights.ravel(), (rows, indices.ravel())), shape=(n_samples, n_samples)
-    )
-    return (graph + graph.T - graph.multiply(graph.T)).tocoo()
+    return np.exp(-excess / np.maximum(sigma, 1e-12)[:, None])
 
 
 def embed_graph(
@@ -200,16 +218,9 @@ def modularity(graph: sp.spmatrix, labels: np.ndarray, n_clusters: int) -> float
     The fraction of edge weight inside clusters minus the fraction expected
     if edges were rewired at random with the same degrees (Newman, 2006).
     """
-    graph = sp.csr_matrix(graph)
-    degree = np.asarray(graph.sum(axis=1)).ravel()
-    total = degree.sum()
-    members = sp.csr_matrix(
-        (np.ones(labels.shape[0]), (np.arange(labels.shape[0]), labels)),
-        shape=(labels.shape[0], n_clusters),
-    )
-    inside = (members.T @ graph @ members).diagonal().sum()
-    cluster_degree = members.T @ degree
-    return float(inside / total - (cluster_degree**2).sum() / total**2)
+    inside, cluster_degree = _cluster_weights(sp.csr_matrix(graph), labels, n_clusters)
+    total = cluster_degree.sum()
+    return float(inside.sum() / total - (cluster_degree**2).sum() / total**2)
 
 
 @dataclass(frozen=True)
@@ -239,36 +250,108 @@ def graph_clusters(
     generator: torch.Generator,
     input_neighbors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Cluster labels of ``codes`` from k-means on a layout of their k-NN graph.
+    """Cluster labels of ``codes``, chosen among partitions of their k-NN graph.
 
     ``code_neighbors`` holds the distances and indices of each code's nearest
     neighbours (itself excluded). With ``input_neighbors`` (the same for the
-    input samples), only edges both graphs share are laid out
-    (:func:`shared_neighbor_graph`). Each of the ``settings.n_layouts``
-    layouts has ``n_clusters`` dimensions and starts from the codes' leading
-    principal components, scaled to [-10, 10]; they differ in the edges and
-    negative samples drawn.
+    input samples), only edges both graphs share are used
+    (:func:`shared_neighbor_graph`).
 
-    Of ``settings.n_kmeans_init`` single k-means runs on each layout, the
-    partition with the highest modularity on the graph is kept rather than
-    the one with the lowest inertia: on a layout where one class forms two
-    blobs and two others touch, the lowest inertia often splits the first
-    and merges the others, which cuts many more graph edges.
+    The candidates are ``settings.n_kmeans_init`` single k-means runs on
+    each of ``settings.n_layouts`` layouts of the graph
+    (:func:`layout_partitions`), k-means on the codes themselves, and the
+    graph's connected components when there are exactly ``n_clusters`` of
+    them; :func:`best_partition` chooses.
     """
     graph = neighbor_graph(code_neighbors, input_neighbors)
+    candidates = list(
+        layout_partitions(
+            graph,
+            codes,
+            n_clusters,
+            settings,
+            random_state=random_state,
+            generator=generator,
+        )
+    )
+    candidates.append(
+        KMeans(
+            n_clusters, n_init=settings.n_kmeans_init, random_state=random_state
+        ).fit_predict(codes)
+    )
+    n_found, components = connected_components(graph, directed=False)
+    if n_found == n_clusters:
+        candidates.append(components)
+    return best_partition(graph, candidates, n_clusters)
+
+
+def layout_partitions(
+    graph: sp.coo_matrix,
+    codes: np.ndarray,
+    n_clusters: int,
+    settings: GraphSettings,
+    *,
+    random_state: np.random.RandomState,
+    generator: torch.Generator,
+) -> Iterator[np.ndarray]:
+    """Single k-means runs on layouts of ``graph``, one partition at a time.
+
+    Each of the ``settings.n_layouts`` layouts has ``n_clusters``
+    dimensions and starts from the codes' leading principal components,
+    scaled to [-10, 10]; they differ in the edges and negative samples
+    drawn. Each is clustered by ``settings.n_kmeans_init`` k-means runs.
+    """
     n_components = min(n_clusters, codes.shape[1], codes.shape[0])
     init = PCA(n_components, random_state=random_state).fit_transform(codes)
     init = 10.0 * init / max(np.abs(init).max(), np.finfo(np.float64).tiny)
-    best_labels, best_score = None, -np.inf
     for _ in range(settings.n_layouts):
         layout = embed_graph(
             graph, init, n_epochs=settings.layout_epochs, generator=generator
         )
         for _ in range(settings.n_kmeans_init):
-            labels = KMeans(
-                n_clusters, n_init=1, random_state=random_state
-            ).fit_predict(layout)
-            score = modularity(graph, labels, n_clusters)
-            if score > best_score:
-                best_labels, best_score = labels, score
-    return best_labels
+            yield KMeans(n_clusters, n_init=1, random_state=random_state).fit_predict(
+                layout
+            )
+
+
+def best_partition(
+    graph: sp.spmatrix, candidates: list[np.ndarray], n_clusters: int
+) -> np.ndarray:
+    """The candidate partition of ``graph`` to start from.
+
+    A partition into ``n_clusters`` groups that no edge joins (the cut
+    weight at most ``_SEPARATE_TOLERANCE`` of the total) is taken first:
+    such groups are the graph's own. Otherwise, and between several such
+    partitions, the one with the highest modularity (:func:`modularity`)
+    is kept, rather than the one with the lowest k-means inertia: on a
+    layout where one class forms two blobs and two others touch, the
+    lowest inertia often splits the first and merges the others, which
+    cuts many more edges. Modularity alone would not do: its null model
+    rewards groups of similar total degree, so that it prefers splitting a
+    group that holds most of the samples to keeping separate small groups
+    apart.
+    """
+    graph = sp.csr_matrix(graph)
+    total = graph.sum()
+    best, best_key = candidates[0], None
+    for labels in candidates:
+        inside = _cluster_weights(graph, labels, n_clusters)[0].sum()
+        separate = total - inside <= _SEPARATE_TOLERANCE * total
+        separate = separate and np.unique(labels).shape[0] == n_clusters
+        key = (separate, modularity(graph, labels, n_clusters))
+        if best_key is None or key > best_key:
+            best, best_key = labels, key
+    return best
+
+
+def _cluster_weights(
+    graph: sp.csr_matrix, labels: np.ndarray, n_clusters: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's edge weight inside it and its total degree."""
+    members = sp.csr_matrix(
+        (np.ones(labels.shape[0]), (np.arange(labels.shape[0]), labels)),
+        shape=(labels.shape[0], n_clusters),
+    )
+    inside = (members.T @ graph @ members).diagonal()
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    return inside, members.T @ degree

@@ -24,14 +24,14 @@ model; they shape ``q(y | x)`` only.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-from skgmvae._distributions import gumbel_softmax, kl_categorical_uniform, log_normal
+from skgmvae._distributions import gumbel_softmax, kl_categorical, log_normal
 from skgmvae._module import GMVAE, Categorical
+from skgmvae._neighbors import Neighbors
 
 # Seed of the fixed noise vector shared by all samples in the exact ELBO.
 _SCORE_NOISE_SEED = 0
@@ -133,7 +133,7 @@ def negative_elbo(
         kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
         reconstruction = (qy * rec_k).sum(-1)
         kl_z = (qy * kl_k).sum(-1)
-    kl_y = kl_categorical_uniform(logits)
+    kl_y = kl_categorical(logits, module.log_prior_y)
     if known is not None:
         log_py = module.log_prior_y[observed_y.clamp_min(0)]
         kl_y = torch.where(known, -log_py, kl_y)
@@ -189,7 +189,7 @@ def exact_negative_elbo(
         rec, kl_z = _likely_cluster_terms(module, x, eps, qy)
     else:
         rec, kl_z = _shared_z_terms(module, x, eps, qy)
-    kl_y = kl_categorical_uniform(logits)
+    kl_y = kl_categorical(logits, module.log_prior_y)
     return LossOutput(
         rec + kl_z + kl_y, {"reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}
     )
@@ -273,18 +273,27 @@ def alignment_loss(module: GMVAE, x: torch.Tensor, target: torch.Tensor) -> Loss
 class NeighborTerms:
     """Neighbour consistency and cluster balance, computed on q(y | x).
 
-    For each sample i of a batch, one of its nearest neighbours j (rows of
-    ``indices``) is drawn, and ``consistency_weight * -log sum_k q(k|x_i)
-    q(k|x_j)`` rewards giving both the same cluster; ``balance_weight *
-    KL(mean_i q(y|x_i) || uniform)`` over the batch keeps that from merging
-    clusters. Neither changes the generative model or its ELBO.
+    For each sample i of a batch, one of its nearest neighbours j is drawn
+    (by ``neighbors.affinity``), and ``consistency_weight * -log sum_k
+    q(k|x_i) q(k|x_j)`` rewards giving both the same cluster;
+    ``balance_weight * KL(mean_i q(y|x_i) || p(y))`` over the batch keeps
+    that from merging clusters, or from moving samples between clusters
+    against the mixture weights p(y) the warm-up set from the clusters'
+    sizes. Neither changes the generative model or its ELBO.
     """
 
     X: torch.Tensor
-    indices: torch.Tensor
+    neighbors: Neighbors
     consistency_weight: float
     balance_weight: float
     generator: torch.Generator
+
+    def draw(self, index: torch.Tensor) -> torch.Tensor:
+        """One neighbour of each row in ``index``, drawn by its affinity."""
+        drawn = torch.multinomial(
+            self.neighbors.affinity[index], 1, generator=self.generator
+        )
+        return self.neighbors.indices[index].gather(1, drawn)[:, 0]
 
     def __call__(
         self, module: GMVAE, index: torch.Tensor
@@ -297,20 +306,15 @@ class NeighborTerms:
         hardware's peak. The consistency term is per sample, the balance
         term one value for the batch.
         """
-        n_neighbors = self.indices.shape[1]
-        pick = torch.randint(
-            n_neighbors, index.shape, generator=self.generator, device=index.device
-        )
-        rows = self.X.index_select(0, torch.cat([index, self.indices[index, pick]]))
+        rows = self.X.index_select(0, torch.cat([index, self.draw(index)]))
         batch_size = index.shape[0]
         logits, neighbor_logits = module.qy_logits(rows).split(batch_size)
         q_i = torch.softmax(logits, dim=-1)
         q_j = torch.softmax(neighbor_logits, dim=-1)
         agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
         q_mean = q_i.mean(0)
-        balance = (q_mean * torch.log(q_mean.clamp_min(1e-8))).sum() + math.log(
-            q_i.shape[1]
-        )
+        log_ratio = torch.log(q_mean.clamp_min(1e-8)) - module.log_prior_y
+        balance = (q_mean * log_ratio).sum()
         consistency = -self.consistency_weight * torch.log(agreement)
         return rows[:batch_size], logits, consistency, self.balance_weight * balance
 

@@ -275,6 +275,11 @@ class GMVAE(nn.Module):
         self.prior_loc.copy_(loc)
         self.prior_logvar_raw.copy_(_inverse_floored_logvar(torch.log(var)))
 
+    @torch.no_grad()
+    def set_mixture_weights(self, weights: torch.Tensor) -> None:
+        """Set p(y) to ``weights`` (positive, summing to one)."""
+        self.log_prior_y.copy_(torch.log(weights))
+
     # ------------------------------------------------- deterministic outputs
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:

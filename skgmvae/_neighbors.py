@@ -6,9 +6,43 @@ samples, among the warm-up autoencoder's codes or in the input itself.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
+
+from skgmvae._graph import membership_strengths
+
+
+class Neighbors(NamedTuple):
+    """Each row's nearest neighbours, ``(n, k)``, and the weights with which
+    the neighbour terms draw them, ``(n, k)``, each row's summing to more
+    than zero."""
+
+    indices: torch.Tensor
+    affinity: torch.Tensor
+
+
+def neighbor_draws(
+    found: tuple[np.ndarray, np.ndarray], device: torch.device
+) -> Neighbors:
+    """The neighbours ``found`` (distances, indices), weighted for drawing.
+
+    A neighbour is drawn in proportion to its fuzzy weight
+    (:func:`skgmvae._graph.membership_strengths`) rather than uniformly: a
+    sample of a group smaller than k has neighbours outside it, much farther
+    than the others, and drawing those as often would pull the group into
+    its larger neighbour.
+    """
+    distances, indices = found
+    return Neighbors(
+        torch.as_tensor(indices, device=device),
+        torch.as_tensor(
+            membership_strengths(distances), dtype=torch.float32, device=device
+        ),
+    )
 
 
 def nearest_neighbors(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:

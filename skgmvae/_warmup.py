@@ -48,7 +48,7 @@ from skgmvae._losses import (
     Objective,
 )
 from skgmvae._module import GMVAE
-from skgmvae._neighbors import nearest_neighbors
+from skgmvae._neighbors import Neighbors, nearest_neighbors, neighbor_draws
 from skgmvae._progress import epoch_printer, stage_timer
 from skgmvae._tensors import map_chunks, module_device
 from skgmvae._training import (
@@ -58,6 +58,9 @@ from skgmvae._training import (
     make_optimizer,
     train,
 )
+
+# Added to every cluster's size when p(y) is set from the clusters.
+_WEIGHT_PSEUDO_COUNT = 1.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class WarmupContext:
     classes and their classification term (None when unsupervised). The
     stages fill in
     ``codes`` (standardized, float32), ``code_neighbors`` (distances and
-    indices), ``responsibilities`` and ``neighbor_indices``.
+    indices), ``responsibilities`` and ``neighbors``.
     """
 
     module: GMVAE
@@ -109,7 +112,7 @@ class WarmupContext:
     codes: np.ndarray | None = None
     code_neighbors: tuple[np.ndarray, np.ndarray] | None = None
     responsibilities: np.ndarray | None = None
-    neighbor_indices: torch.Tensor | None = None
+    neighbors: Neighbors | None = None
 
 
 @dataclass
@@ -119,7 +122,7 @@ class WarmupResult:
     with known classes, each row's class at the start (-1 for none)."""
 
     interrupted_stage: str | None = None
-    neighbor_indices: torch.Tensor | None = None
+    neighbors: Neighbors | None = None
     class_targets: torch.Tensor | None = None
 
     @property
@@ -191,14 +194,14 @@ def train_neighbor_terms(ctx: WarmupContext) -> None:
     if ctx.neighbor_weights is None:
         return
     device = ctx.X.device
-    indices = torch.as_tensor(ctx.code_neighbors[1], device=device)
-    terms = NeighborTerms(ctx.X, indices, *ctx.neighbor_weights, ctx.generator)
+    neighbors = neighbor_draws(ctx.code_neighbors, device)
+    terms = NeighborTerms(ctx.X, neighbors, *ctx.neighbor_weights, ctx.generator)
     index = torch.arange(ctx.X.shape[0], device=device)
     objective = NeighborObjective(terms, ctx.labels)
     _train_stage(ctx, "neighbors", index, objective, _qy_stage_epochs(ctx))
     resp = map_chunks(ctx.module.qy_probs, ctx.X)
     set_prior_from_clusters(ctx, resp.double().numpy())
-    ctx.neighbor_indices = indices
+    ctx.neighbors = neighbors
 
 
 STAGES: tuple[tuple[str, Callable[[WarmupContext], None]], ...] = (
@@ -228,7 +231,7 @@ def run_warmup(
         except KeyboardInterrupt:
             return WarmupResult(interrupted_stage=name)
     targets = None if ctx.labels is None else ctx.labels.targets
-    return WarmupResult(neighbor_indices=ctx.neighbor_indices, class_targets=targets)
+    return WarmupResult(neighbors=ctx.neighbors, class_targets=targets)
 
 
 # ----------------------------------------------------------------- helpers
@@ -241,6 +244,21 @@ def set_prior_from_clusters(ctx: WarmupContext, resp: np.ndarray) -> None:
     var = torch.as_tensor(var, dtype=torch.float32, device=device)
     module.set_prior(torch.as_tensor(means, dtype=torch.float32, device=device), var)
     module.set_posterior_variance(ctx.settings.posterior_variance_ratio * var.mean(0))
+    module.set_mixture_weights(
+        torch.as_tensor(mixture_weights(resp), dtype=torch.float32, device=device)
+    )
+
+
+def mixture_weights(resp: np.ndarray) -> np.ndarray:
+    """p(y) from the clusters' sizes, ``(K,)``: their total responsibilities
+    plus ``_WEIGHT_PSEUDO_COUNT`` each, normalised.
+
+    The pseudo-count, the mean of a Dirichlet posterior with a flat prior,
+    keeps an empty cluster's weight above zero, so that it can still be
+    given samples.
+    """
+    counts = resp.sum(0) + _WEIGHT_PSEUDO_COUNT
+    return counts / counts.sum()
 
 
 def _start_classes(responsibilities: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -10,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from skgmvae._graph import (
     GraphSettings,
+    best_partition,
     embed_graph,
     fuzzy_neighbor_graph,
     graph_clusters,
@@ -120,3 +121,39 @@ def test_graph_clusters_with_input_neighbors_recover_blobs():
         input_neighbors=nearest_neighbors(noisy, 10),
     )
     assert adjusted_rand_score(y, labels) > 0.95
+
+
+def test_best_partition_prefers_one_that_cuts_no_edge():
+    # A large group (a 4 x 4 grid, 24 edges) and two triangles apart from
+    # it. Splitting the grid in two and merging the triangles has the
+    # higher modularity; keeping the three groups cuts no edge and wins.
+    grid = [(r * 4 + c, r * 4 + c + 1, 1) for r in range(4) for c in range(3)]
+    grid += [(r * 4 + c, r * 4 + c + 4, 1) for r in range(3) for c in range(4)]
+    triangles = [(16, 17, 1), (17, 18, 1), (16, 18, 1)]
+    triangles += [(19, 20, 1), (20, 21, 1), (19, 21, 1)]
+    graph = _symmetric(22, grid + triangles)
+    groups = np.array([0] * 16 + [1] * 3 + [2] * 3)
+    split = np.array([0] * 8 + [1] * 8 + [2] * 6)
+    assert modularity(graph, split, 3) > modularity(graph, groups, 3)
+    chosen = best_partition(graph, [split, groups], 3)
+    np.testing.assert_array_equal(chosen, groups)
+    # Without such a partition, modularity decides.
+    other = np.array([0] * 8 + [1] * 7 + [2] * 7)
+    chosen = best_partition(graph, [other, split], 3)
+    np.testing.assert_array_equal(chosen, split)
+
+
+def test_graph_clusters_keep_small_separate_groups():
+    X, y = make_blobs(
+        [300, 20, 10], centers=[[0, 0], [10, 10], [-10, 10]], random_state=0
+    )
+    labels = graph_clusters(
+        X,
+        nearest_neighbors(X, 10),
+        3,
+        GraphSettings(layout_epochs=100),
+        random_state=np.random.RandomState(0),
+        generator=torch.Generator().manual_seed(0),
+        input_neighbors=nearest_neighbors(X, 10),
+    )
+    assert adjusted_rand_score(y, labels) == 1.0

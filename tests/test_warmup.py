@@ -20,7 +20,7 @@ from skgmvae._losses import (
     autoencoder_loss,
 )
 from skgmvae._module import GMVAE
-from skgmvae._neighbors import nearest_neighbors
+from skgmvae._neighbors import nearest_neighbors, neighbor_draws
 from skgmvae._training import FixedEpochs, TrainingConfig, TrainingState, train
 from skgmvae._training import make_optimizer as _optimizer
 from skgmvae._warmup import (
@@ -32,6 +32,7 @@ from skgmvae._warmup import (
     pretrain_autoencoder,
     run_warmup,
     search_neighbors,
+    set_prior_from_clusters,
     train_neighbor_terms,
 )
 
@@ -150,7 +151,7 @@ def test_neighbour_stage_is_skipped_without_weights(blobs3):
     ctx = _context(blobs3[0])
     qy_head = _qy_head(ctx)
     train_neighbor_terms(ctx)
-    assert ctx.neighbor_indices is None
+    assert ctx.neighbors is None
     assert torch.equal(_qy_head(ctx), qy_head)
 
 
@@ -161,13 +162,45 @@ def test_neighbour_stage_trains_qy_and_refits_the_priors(blobs3):
     ctx.code_neighbors = nearest_neighbors(ctx.codes, 10)
     qy_head = _qy_head(ctx)
     train_neighbor_terms(ctx)
-    np.testing.assert_array_equal(ctx.neighbor_indices.numpy(), ctx.code_neighbors[1])
+    np.testing.assert_array_equal(ctx.neighbors.indices.numpy(), ctx.code_neighbors[1])
     assert not torch.equal(_qy_head(ctx), qy_head)
-    # The priors are the moments of the codes under the new q(y | x).
+    # The priors are the moments of the codes under the new q(y | x), and
+    # p(y) the clusters' sizes plus one each.
     resp = ctx.module.qy_probs(ctx.X).detach().double().numpy()
     means, _ = gaussian_moments(ctx.codes.astype(np.float64), resp, reg_covar=1e-3)
     prior_loc = ctx.module.prior_params()[0].detach().numpy()
     np.testing.assert_allclose(prior_loc, means, rtol=1e-4, atol=1e-5)
+    weights = ctx.module.log_prior_y.exp().numpy()
+    np.testing.assert_allclose(weights, (resp.sum(0) + 1) / (150 + K), rtol=1e-5)
+
+
+def test_mixture_weights_follow_the_initial_cluster_sizes():
+    X, y = make_blobs([120, 20, 10], centers=[[0, 0], [8, 8], [-8, 8]], random_state=0)
+    ctx = _context(X.astype(np.float32))
+    ctx.codes = ctx.X.numpy()
+    set_prior_from_clusters(ctx, np.eye(K)[y])
+    weights = ctx.module.log_prior_y.exp().numpy()
+    np.testing.assert_allclose(weights, np.array([121, 21, 11]) / 153, rtol=1e-5)
+
+
+def test_neighbour_terms_never_draw_a_small_group_s_far_neighbours():
+    # Each of five close points has its 5th neighbour in a large group far
+    # away; its fuzzy weight is zero, so the terms never draw it, while the
+    # large group's rows draw all their neighbours.
+    rng = np.random.default_rng(0)
+    small = rng.normal(scale=0.1, size=(5, 2))
+    large = rng.normal(loc=20.0, size=(100, 2))
+    X = np.vstack([small, large]).astype(np.float32)
+    neighbors = neighbor_draws(nearest_neighbors(X, 5), torch.device("cpu"))
+    assert (neighbors.indices[:5, -1] >= 5).all()
+    assert (neighbors.affinity[:5, -1] < 1e-12).all()
+    assert (neighbors.affinity[:, 0] == 1).all()
+    terms = NeighborTerms(
+        torch.as_tensor(X), neighbors, 1.0, 1.0, torch.Generator().manual_seed(0)
+    )
+    assert (terms.draw(torch.arange(5).repeat(1000)) < 5).all()
+    drawn = terms.draw(torch.full((5000,), 50))
+    assert set(drawn.tolist()) == set(neighbors.indices[50].tolist())
 
 
 # ------------------------------------------------------------------ runner
@@ -175,7 +208,7 @@ def test_runner_goes_through_every_stage(blobs3):
     ctx = _context(blobs3[0], "graph", neighbor_weights=(0.5, 0.5))
     result = run_warmup(ctx)
     assert not result.interrupted
-    assert result.neighbor_indices is ctx.neighbor_indices is not None
+    assert result.neighbors is ctx.neighbors is not None
     assert ctx.responsibilities.shape == (150, K)
     assert [name for name, _ in STAGES] == [
         "autoencoder",
@@ -203,7 +236,7 @@ def test_runner_reports_the_stage_an_interrupt_cut(blobs3):
     stages = (("first", first), ("cut", cut), ("never", never))
     result = run_warmup(ctx, stages)
     assert result.interrupted and result.interrupted_stage == "cut"
-    assert result.neighbor_indices is None
+    assert result.neighbors is None
     assert ran == ["first"]
 
 
@@ -236,8 +269,8 @@ def test_objectives_name_their_terms(blobs3):
     assert list(terms) == ["alignment"]
     torch.testing.assert_close(out.loss, terms["alignment"])
 
-    indices = torch.as_tensor(nearest_neighbors(blobs3[0], 5)[1])
-    neighbors = NeighborTerms(X, indices, 2.0, 3.0, generator)
+    found = neighbor_draws(nearest_neighbors(blobs3[0], 5), torch.device("cpu"))
+    neighbors = NeighborTerms(X, found, 2.0, 3.0, generator)
     index = torch.arange(20)
     out, terms = _batch_terms(NeighborObjective(neighbors), module, index)
     assert list(terms) == ["consistency", "balance"]
@@ -256,8 +289,8 @@ def test_the_loop_logs_each_named_term(blobs3):
     X = torch.as_tensor(blobs3[0])
     module = _context(blobs3[0]).module
     generator = torch.Generator().manual_seed(0)
-    indices = torch.as_tensor(nearest_neighbors(blobs3[0], 5)[1])
-    neighbors = NeighborTerms(X, indices, 2.0, 3.0, generator)
+    found = neighbor_draws(nearest_neighbors(blobs3[0], 5), torch.device("cpu"))
+    neighbors = NeighborTerms(X, found, 2.0, 3.0, generator)
     state = TrainingState(_optimizer(module, 1e-3))
     result = train(
         module,
