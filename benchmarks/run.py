@@ -12,6 +12,14 @@ Usage::
     python benchmarks/run.py --datasets mnist --methods kmeans gmm-diag --seeds 1
     python benchmarks/run.py --datasets tabular --seeds 5
     python benchmarks/run.py --datasets blobs --methods kmeans gmm-diag gmm-full
+    python benchmarks/run.py --datasets digits --class-ratio 10 --seeds 10
+
+``--class-ratio R`` clusters a subset with classes of unequal sizes instead
+of the whole set: class k of K (in label order) keeps ``n * R ** (-k / (K -
+1))`` of its samples, drawn with a fixed seed, where ``n`` is the size of
+the smallest class, so that the sizes fall geometrically from ``n`` to
+``n / R`` (on MNIST with ``R = 10``: from about 6,300 to 630). The data set
+is then named ``<name>-ratio<R>`` in the outputs.
 
 ``--datasets`` also takes group names: ``tabular`` is ``wine breast_cancer
 iris glass ionosphere sonar`` and ``blobs`` is ``blobs_imbalanced
@@ -118,6 +126,7 @@ class Options:
     gmm_full_max_features: int
     figures: bool
     threads: int | None
+    class_ratio: float | None = None
     argv: list[str] = field(default_factory=list)
 
 
@@ -198,8 +207,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "many as CPUs are idle when each run starts, the rule GMVAEClustering "
         "follows itself)",
     )
+    parser.add_argument(
+        "--class-ratio",
+        type=float,
+        default=None,
+        metavar="R",
+        help="cluster a subset whose class sizes fall geometrically from the "
+        "smallest class's size to 1/R of it (default: the whole data set)",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNGs")
     args = parser.parse_args(argv)
+    if args.class_ratio is not None and args.class_ratio < 1:
+        parser.error(f"--class-ratio must be at least 1, got {args.class_ratio}")
     return Options(
         datasets=expand_datasets(args.datasets),
         methods=list(dict.fromkeys(args.methods)),
@@ -212,6 +231,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         gmm_full_max_features=args.gmm_full_max_features,
         figures=not args.no_figures,
         threads=args.threads,
+        class_ratio=args.class_ratio,
         argv=argv,
     )
 
@@ -220,6 +240,27 @@ def expand_datasets(names: Sequence[str]) -> list[str]:
     """``names`` with the groups replaced by their data sets, once each."""
     expanded = [n for name in names for n in DATASET_GROUPS.get(name, (name,))]
     return list(dict.fromkeys(expanded))
+
+
+def unequal_classes(
+    X: np.ndarray, y: np.ndarray, ratio: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A subset whose class sizes fall geometrically by ``ratio`` overall.
+
+    Class k of K (in label order) keeps ``round(n * ratio ** (-k / (K - 1)))``
+    samples, drawn without replacement with a fixed seed, where ``n`` is
+    the smallest class's size; the rows keep their order.
+    """
+    classes = np.unique(y)
+    n_top = min(int((y == c).sum()) for c in classes)
+    rng = np.random.RandomState(0)
+    keep = []
+    for k, c in enumerate(classes):
+        exponent = -k / max(len(classes) - 1, 1)
+        n_keep = max(1, round(n_top * ratio**exponent))
+        keep.append(rng.choice(np.flatnonzero(y == c), n_keep, replace=False))
+    rows = np.sort(np.concatenate(keep))
+    return X[rows], y[rows]
 
 
 def _positive_int(text: str) -> int:
@@ -503,6 +544,9 @@ def run_dataset(dataset: str, session: Session) -> None:
     options = session.options
     session.stage = f"{dataset}: loading the data"
     X, y = load_dataset(dataset, data_dir=options.data_dir)
+    if options.class_ratio is not None:
+        X, y = unequal_classes(X, y, options.class_ratio)
+        dataset = f"{dataset}-ratio{options.class_ratio:g}"
     session.progress(
         f"{dataset}: {X.shape[0]} x {X.shape[1]}, {np.unique(y).size} classes"
     )

@@ -120,7 +120,7 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
         of labelled rows to their unlabelled neighbours.
 
     balance_weight : float, default=0.08
-        Weight, per input feature, of ``KL(mean_batch q(y | x) || uniform)``.
+        Weight, per input feature, of ``KL(mean_batch q(y | x) || p(y))``.
 
     tol : float, default=0.05
         Largest fraction of the training rows that may change predicted
@@ -185,7 +185,9 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
         The mini-batch size used.
 
     weights_ : ndarray of shape (n_classes,)
-        The class weights p(y).
+        The class weights p(y): the sizes of the classes at the start of
+        training (the known classes, spread to the unlabelled rows) plus
+        one row each, normalised.
 
     means_ : ndarray of shape (n_classes, latent_dim)
         The mean of each class's Gaussian p(z | y).

@@ -83,10 +83,14 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         k-means on a ``n_clusters``-dimensional layout of the
         10-nearest-neighbour edges that the codes and the input share, laid
         out as UMAP does (McInnes et al., 2018; clustering such a layout of
-        autoencoder codes is N2D, McConville et al., 2019), keeping of 20
-        k-means runs over two layouts the one with the highest modularity
-        on the graph. It is the default because it clustered images much
-        better than a Gaussian mixture of the codes (see the user guide's
+        autoencoder codes is N2D, McConville et al., 2019). Of 20 k-means
+        runs over two layouts and k-means on the codes, it keeps a
+        partition into groups that no edge joins if there is one (so that
+        small groups far from a large one are kept), and otherwise the one
+        with the highest modularity on the graph (at resolution 0.2, which
+        penalises clusters of unequal weight less than 1 does). It is the
+        default because it clustered images much better than a Gaussian
+        mixture of the codes (see the user guide's
         :ref:`warm-up <warm_up>` section and the benchmarks).
         ``"gmm"`` fits a diagonal ``GaussianMixture`` to the codes.
         ``"spectral"`` uses spectral clustering of the codes'
@@ -155,8 +159,9 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         model, ``score`` and ``sample`` are unchanged.
 
     balance_weight : float, default=0.08
-        Weight, per input feature, of ``KL(mean_batch q(y | x) || uniform)``,
-        which keeps the neighbour term from merging clusters.
+        Weight, per input feature, of ``KL(mean_batch q(y | x) || p(y))``,
+        which keeps the neighbour term from merging clusters; ``p(y)`` holds
+        the cluster sizes the warm-up found (see ``weights_``).
 
     tol : float, default=0.05
         Largest fraction of the training samples that may change cluster
@@ -248,7 +253,9 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         number of samples).
 
     weights_ : ndarray of shape (n_clusters,)
-        The mixture weights p(y), as ``GaussianMixture.weights_``.
+        The mixture weights p(y), as ``GaussianMixture.weights_``: the
+        sizes of the warm-up's clusters plus one sample each, normalised,
+        uniform with ``init_params="random"``.
 
     means_ : ndarray of shape (n_clusters, latent_dim)
         The mean of each cluster's Gaussian p(z | y), in the latent space of

@@ -212,15 +212,22 @@ def spread_labels(
     return responsibilities
 
 
-def modularity(graph: sp.spmatrix, labels: np.ndarray, n_clusters: int) -> float:
+def modularity(
+    graph: sp.spmatrix, labels: np.ndarray, n_clusters: int, resolution: float = 1.0
+) -> float:
     """Newman's modularity of the partition ``labels`` of a weighted graph.
 
-    The fraction of edge weight inside clusters minus the fraction expected
-    if edges were rewired at random with the same degrees (Newman, 2006).
+    The fraction of edge weight inside clusters minus ``resolution`` times
+    the fraction expected if edges were rewired at random with the same
+    degrees (Newman, 2006; the resolution is that of Reichardt and
+    Bornholdt, 2006). The expected fraction grows with the square of each
+    cluster's total degree, so a resolution below 1 penalises clusters of
+    unequal weight less.
     """
     inside, cluster_degree = _cluster_weights(sp.csr_matrix(graph), labels, n_clusters)
     total = cluster_degree.sum()
-    return float(inside.sum() / total - (cluster_degree**2).sum() / total**2)
+    expected = (cluster_degree**2).sum() / total**2
+    return float(inside.sum() / total - resolution * expected)
 
 
 @dataclass(frozen=True)
@@ -230,7 +237,8 @@ class GraphSettings:
     ``n_neighbors`` neighbours per input sample are searched among its
     ``input_components`` leading principal components; ``n_layouts`` layouts
     of ``layout_epochs`` epochs each (UMAP's choice for large data) are each
-    clustered by ``n_kmeans_init`` single k-means runs.
+    clustered by ``n_kmeans_init`` single k-means runs; partitions are
+    compared by their modularity at ``resolution``.
     """
 
     n_neighbors: int = 10
@@ -238,6 +246,7 @@ class GraphSettings:
     layout_epochs: int = 200
     n_layouts: int = 2
     n_kmeans_init: int = 10
+    resolution: float = 0.2
 
 
 def graph_clusters(
@@ -282,7 +291,7 @@ def graph_clusters(
     n_found, components = connected_components(graph, directed=False)
     if n_found == n_clusters:
         candidates.append(components)
-    return best_partition(graph, candidates, n_clusters)
+    return best_partition(graph, candidates, n_clusters, settings.resolution)
 
 
 def layout_partitions(
@@ -315,21 +324,24 @@ def layout_partitions(
 
 
 def best_partition(
-    graph: sp.spmatrix, candidates: list[np.ndarray], n_clusters: int
+    graph: sp.spmatrix,
+    candidates: list[np.ndarray],
+    n_clusters: int,
+    resolution: float = 1.0,
 ) -> np.ndarray:
     """The candidate partition of ``graph`` to start from.
 
     A partition into ``n_clusters`` groups that no edge joins (the cut
     weight at most ``_SEPARATE_TOLERANCE`` of the total) is taken first:
     such groups are the graph's own. Otherwise, and between several such
-    partitions, the one with the highest modularity (:func:`modularity`)
-    is kept, rather than the one with the lowest k-means inertia: on a
-    layout where one class forms two blobs and two others touch, the
-    lowest inertia often splits the first and merges the others, which
-    cuts many more edges. Modularity alone would not do: its null model
-    rewards groups of similar total degree, so that it prefers splitting a
-    group that holds most of the samples to keeping separate small groups
-    apart.
+    partitions, the one with the highest modularity at ``resolution``
+    (:func:`modularity`) is kept, rather than the one with the lowest
+    k-means inertia: on a layout where one class forms two blobs and two
+    others touch, the lowest inertia often splits the first and merges the
+    others, which cuts many more edges. Modularity alone would not do: its
+    null model rewards groups of similar total degree, so that it prefers
+    splitting a group that holds most of the samples to keeping separate
+    small groups apart, even at a resolution below 1.
     """
     graph = sp.csr_matrix(graph)
     total = graph.sum()
@@ -338,7 +350,7 @@ def best_partition(
         inside = _cluster_weights(graph, labels, n_clusters)[0].sum()
         separate = total - inside <= _SEPARATE_TOLERANCE * total
         separate = separate and np.unique(labels).shape[0] == n_clusters
-        key = (separate, modularity(graph, labels, n_clusters))
+        key = (separate, modularity(graph, labels, n_clusters, resolution))
         if best_key is None or key > best_key:
             best, best_key = labels, key
     return best

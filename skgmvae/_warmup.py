@@ -10,10 +10,11 @@ runs, before it, a sequence of named stages on one :class:`WarmupContext`:
 3. ``neighbour search``: each code's nearest neighbours, for the graph start
    and the neighbour terms.
 4. ``initial clusters``: the codes are clustered by the start method
-   (:func:`skgmvae._initialization.initial_clusters`) and the cluster priors
-   p(z | y) are set from those clusters. Where classes are known, cluster k
-   is class k (see ``initial_clusters``) and the start's classes become
-   targets of the classification term.
+   (:func:`skgmvae._initialization.initial_clusters`) and the cluster
+   priors p(z | y) and the mixture weights p(y) are set from those
+   clusters. Where classes are known, cluster k is class k (see
+   ``initial_clusters``) and the start's classes become targets of the
+   classification term.
 5. ``alignment``: q(y | x) learns these clusters, for at least
    ``qy_stage_epochs`` epochs and ``qy_stage_min_steps`` optimizer steps.
 6. ``neighbors`` (with the neighbour terms on): as many epochs train q(y | x)
@@ -236,7 +237,8 @@ def run_warmup(
 
 # ----------------------------------------------------------------- helpers
 def set_prior_from_clusters(ctx: WarmupContext, resp: np.ndarray) -> None:
-    """Fit p(z | y) to the codes' clusters ``resp`` and narrow q(z | x, y)."""
+    """Fit p(z | y) and p(y) to the codes' clusters ``resp`` and narrow
+    q(z | x, y)."""
     module = ctx.module
     device = module_device(module)
     codes = ctx.codes.astype(np.float64)

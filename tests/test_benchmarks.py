@@ -417,3 +417,23 @@ def test_documented_benchmark_install_has_the_bench_extra():
     assert installs
     for line in installs:
         assert _installs_bench(line), line
+
+
+def test_unequal_classes_keep_geometric_sizes(run):
+    y = np.repeat(np.arange(4), [60, 50, 80, 70])
+    X = np.arange(y.size, dtype=float)[:, None]
+    X_sub, y_sub = run.unequal_classes(X, y, 8.0)
+    # From the smallest class's 50 down to 50 / 8, by a factor of 2 a step.
+    np.testing.assert_array_equal(np.bincount(y_sub), [50, 25, 12, 6])
+    # Rows keep their order and stay paired with their labels.
+    assert (np.diff(X_sub[:, 0]) > 0).all()
+    np.testing.assert_array_equal(y[X_sub[:, 0].astype(int)], y_sub)
+    again = run.unequal_classes(X, y, 8.0)
+    np.testing.assert_array_equal(again[0], X_sub)
+
+
+def test_class_ratio_option(run):
+    assert run.parse_args(["--class-ratio", "10"]).class_ratio == 10.0
+    assert run.parse_args([]).class_ratio is None
+    with pytest.raises(SystemExit):
+        run.parse_args(["--class-ratio", "0.5"])

@@ -105,6 +105,9 @@ def test_modularity_matches_its_definition():
     )
     assert np.isclose(modularity(triangles, np.array([0, 0, 0, 1, 1, 1]), 2), 0.5)
     assert np.isclose(modularity(triangles, np.zeros(6, dtype=int), 2), 0.0)
+    # At resolution 0.5 the chance term counts half: 1 - 0.5 * 0.5.
+    split = np.array([0, 0, 0, 1, 1, 1])
+    assert np.isclose(modularity(triangles, split, 2, resolution=0.5), 0.75)
 
 
 def test_graph_clusters_with_input_neighbors_recover_blobs():

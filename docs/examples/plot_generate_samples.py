@@ -40,7 +40,8 @@ model = GMVAEClustering(
 # Draw samples
 # ------------
 # ``sample`` returns the generated images and the cluster each one was
-# drawn from. Clusters are drawn uniformly at random, so ask for enough
+# drawn from. Clusters are drawn from the mixture weights ``weights_``
+# (close to equal here, as the digits' classes are), so ask for enough
 # samples in one call to get several per cluster. (With an integer
 # ``random_state``, repeated calls return the same draws.) With the
 # Bernoulli likelihood the images are pixel probabilities in [0, 1].
