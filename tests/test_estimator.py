@@ -12,8 +12,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_iris, load_wine
+from sklearn.datasets import load_iris, load_wine, make_blobs
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
@@ -844,6 +845,20 @@ def test_mixture_attributes_in_gaussian_mixture_terms(fitted):
     np.testing.assert_allclose(
         fitted.covariances_, logvar.detach().exp().numpy(), rtol=1e-6
     )
+
+
+def test_clusters_of_unequal_sizes_keep_their_sizes_and_weights():
+    # Separate 2-D blobs of 300, 30 and 15 samples, default settings: the
+    # start keeps the three blobs (no neighbour edge joins them), p(y)
+    # follows their sizes, and training does not even them out.
+    X, y = make_blobs(
+        [300, 30, 15], centers=[[0, 0], [10, 10], [-10, 10]], random_state=0
+    )
+    X = StandardScaler().fit_transform(X)
+    model = GMVAEClustering(n_clusters=3, random_state=0).fit(X)
+    assert adjusted_rand_score(y, model.labels_) > 0.95
+    sizes = np.sort(np.bincount(model.labels_, minlength=3))
+    np.testing.assert_allclose(np.sort(model.weights_), (sizes + 1) / 348, atol=0.02)
 
 
 @pytest.mark.parametrize("name", ["weights_", "means_", "covariances_"])

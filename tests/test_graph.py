@@ -110,20 +110,23 @@ def test_modularity_matches_its_definition():
     assert np.isclose(modularity(triangles, split, 2, resolution=0.5), 0.75)
 
 
+def _clusters_with_input(codes, X, n_clusters):
+    return graph_clusters(
+        codes,
+        nearest_neighbors(codes, 10),
+        n_clusters,
+        GraphSettings(layout_epochs=100),
+        random_state=np.random.RandomState(0),
+        generator=torch.Generator().manual_seed(0),
+        input_neighbors=nearest_neighbors(X, 10),
+    )
+
+
 def test_graph_clusters_with_input_neighbors_recover_blobs():
     X, y = make_blobs(400, n_features=6, centers=5, random_state=3)
     # The input has extra noise features; the blobs still dominate it.
     noisy = np.hstack([X, np.random.RandomState(0).normal(size=(400, 4))])
-    labels = graph_clusters(
-        X,
-        nearest_neighbors(X, 10),
-        5,
-        GraphSettings(layout_epochs=100),
-        random_state=np.random.RandomState(0),
-        generator=torch.Generator().manual_seed(0),
-        input_neighbors=nearest_neighbors(noisy, 10),
-    )
-    assert adjusted_rand_score(y, labels) > 0.95
+    assert adjusted_rand_score(y, _clusters_with_input(X, noisy, 5)) > 0.95
 
 
 def test_best_partition_prefers_one_that_cuts_no_edge():
@@ -150,13 +153,4 @@ def test_graph_clusters_keep_small_separate_groups():
     X, y = make_blobs(
         [300, 20, 10], centers=[[0, 0], [10, 10], [-10, 10]], random_state=0
     )
-    labels = graph_clusters(
-        X,
-        nearest_neighbors(X, 10),
-        3,
-        GraphSettings(layout_epochs=100),
-        random_state=np.random.RandomState(0),
-        generator=torch.Generator().manual_seed(0),
-        input_neighbors=nearest_neighbors(X, 10),
-    )
-    assert adjusted_rand_score(y, labels) == 1.0
+    assert adjusted_rand_score(y, _clusters_with_input(X, X, 3)) == 1.0
