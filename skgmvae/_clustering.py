@@ -87,7 +87,7 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         runs over two layouts and k-means on the codes, it keeps a
         partition into groups that no edge joins if there is one (so that
         small groups far from a large one are kept), and otherwise the one
-        with the highest modularity on the graph (at resolution 0.2, which
+        with the highest modularity on the graph (at resolution 0.5, which
         penalises clusters of unequal weight less than 1 does). It is the
         default because it clustered images much better than a Gaussian
         mixture of the codes (see the user guide's

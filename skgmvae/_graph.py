@@ -246,7 +246,7 @@ class GraphSettings:
     layout_epochs: int = 200
     n_layouts: int = 2
     n_kmeans_init: int = 10
-    resolution: float = 0.2
+    resolution: float = 0.5
 
 
 def graph_clusters(
