@@ -224,7 +224,16 @@ def modularity(
     cluster's total degree, so a resolution below 1 penalises clusters of
     unequal weight less.
     """
-    inside, cluster_degree = _cluster_weights(sp.csr_matrix(graph), labels, n_clusters)
+    graph = sp.csr_matrix(graph)
+    degree = _degrees(graph)
+    inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
+    return _modularity(inside, cluster_degree, resolution)
+
+
+def _modularity(
+    inside: np.ndarray, cluster_degree: np.ndarray, resolution: float
+) -> float:
+    """:func:`modularity` from each cluster's inside weight and degree."""
     total = cluster_degree.sum()
     expected = (cluster_degree**2).sum() / total**2
     return float(inside.sum() / total - resolution * expected)
@@ -344,20 +353,25 @@ def best_partition(
     small groups apart, even at a resolution below 1.
     """
     graph = sp.csr_matrix(graph)
-    total = graph.sum()
+    degree = _degrees(graph)
+    total = degree.sum()
     best, best_key = candidates[0], None
     for labels in candidates:
-        inside = _cluster_weights(graph, labels, n_clusters)[0].sum()
-        separate = total - inside <= _SEPARATE_TOLERANCE * total
+        inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
+        separate = total - inside.sum() <= _SEPARATE_TOLERANCE * total
         separate = separate and np.unique(labels).shape[0] == n_clusters
-        key = (separate, modularity(graph, labels, n_clusters, resolution))
+        key = (separate, _modularity(inside, cluster_degree, resolution))
         if best_key is None or key > best_key:
             best, best_key = labels, key
     return best
 
 
+def _degrees(graph: sp.csr_matrix) -> np.ndarray:
+    return np.asarray(graph.sum(axis=1)).ravel()
+
+
 def _cluster_weights(
-    graph: sp.csr_matrix, labels: np.ndarray, n_clusters: int
+    graph: sp.csr_matrix, degree: np.ndarray, labels: np.ndarray, n_clusters: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each cluster's edge weight inside it and its total degree."""
     members = sp.csr_matrix(
@@ -365,5 +379,4 @@ def _cluster_weights(
         shape=(labels.shape[0], n_clusters),
     )
     inside = (members.T @ graph @ members).diagonal()
-    degree = np.asarray(graph.sum(axis=1)).ravel()
     return inside, members.T @ degree
