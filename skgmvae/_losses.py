@@ -111,7 +111,6 @@ def negative_elbo(
     labelled ELBO).
     """
     logits = module.qy_logits(x) if qy_logits is None else qy_logits
-    prior_loc, prior_logvar = module.prior_params()
     known = None if observed_y is None else observed_y >= 0
     if categorical == "gumbel":
         y = gumbel_softmax(logits, temperature, hard=hard, generator=generator)
@@ -120,6 +119,7 @@ def negative_elbo(
         loc, logvar = module.qz_params(x, y)
         z = _reparameterize(loc, logvar, generator)
         reconstruction = -module.log_px(x, module.decode(z))
+        prior_loc, prior_logvar = module.prior_params()
         kl_z = log_normal(z, loc, logvar) - log_normal(
             z, _mix(y, prior_loc), _mix(y, prior_logvar)
         )
@@ -129,10 +129,7 @@ def negative_elbo(
             qy = _observe(qy, known, observed_y)
         loc, logvar = module.qz_params_all(x)
         z = _reparameterize(loc, logvar, generator)
-        rec_k = -module.log_px(x.unsqueeze(1), module.decode(z))
-        kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
-        reconstruction = (qy * rec_k).sum(-1)
-        kl_z = (qy * kl_k).sum(-1)
+        reconstruction, kl_z = _expected_terms(module, x, qy, loc, logvar, z)
     kl_y = kl_categorical(logits, module.log_prior_y)
     if known is not None:
         log_py = module.log_prior_y[observed_y.clamp_min(0)]
@@ -152,6 +149,26 @@ def _observe(
     """``y`` with the rows of known class replaced by their one-hot class."""
     one_hot = F.one_hot(observed_y.clamp_min(0), y.shape[-1]).to(y.dtype)
     return torch.where(known.unsqueeze(-1), one_hot, y)
+
+
+def _expected_terms(
+    module: GMVAE,
+    x: torch.Tensor,
+    qy: torch.Tensor,
+    loc: torch.Tensor,
+    logvar: torch.Tensor,
+    z: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reconstruction and z terms averaged over q(y | x), per sample.
+
+    ``loc``, ``logvar`` and ``z`` come from :meth:`GMVAE.qz_params_all`:
+    ``(batch, K, D)``, or ``(batch, 1, D)`` without a conditional encoder,
+    where one decode per sample then serves every cluster.
+    """
+    prior_loc, prior_logvar = module.prior_params()
+    rec_k = -module.log_px(x.unsqueeze(1), module.decode(z))
+    kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
+    return (qy * rec_k).sum(-1), (qy * kl_k).sum(-1)
 
 
 def _reparameterize(
@@ -188,31 +205,20 @@ def exact_negative_elbo(
     if module.conditional_encoder:
         rec, kl_z = _likely_cluster_terms(module, x, eps, qy)
     else:
-        rec, kl_z = _shared_z_terms(module, x, eps, qy)
+        loc, logvar = module.qz_params_all(x)
+        z = loc + eps * torch.exp(0.5 * logvar)
+        rec, kl_z = _expected_terms(module, x, qy, loc, logvar, z)
     kl_y = kl_categorical(logits, module.log_prior_y)
     return LossOutput(
         rec + kl_z + kl_y, {"reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}
     )
 
 
-def _shared_z_terms(
-    module: GMVAE, x: torch.Tensor, eps: torch.Tensor, qy: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The expected reconstruction and z terms where q(z | x) ignores y:
-    one decode per sample serves every cluster."""
-    loc, logvar = module.qz_params_all(x)
-    z = loc + eps * torch.exp(0.5 * logvar)
-    prior_loc, prior_logvar = module.prior_params()
-    rec = -(qy * module.log_px(x.unsqueeze(1), module.decode(z))).sum(-1)
-    kl_k = log_normal(z, loc, logvar) - log_normal(z, prior_loc, prior_logvar)
-    return rec, (qy * kl_k).sum(-1)
-
-
 def _likely_cluster_terms(
     module: GMVAE, x: torch.Tensor, eps: torch.Tensor, qy: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same with q(z | x, y): one decode per sample and cluster of
-    q(y | x) at least ``_NEGLIGIBLE_QY``."""
+    """The expected reconstruction and z terms with q(z | x, y): one decode
+    per sample and cluster of q(y | x) at least ``_NEGLIGIBLE_QY``."""
     rows, clusters = torch.nonzero(qy >= _NEGLIGIBLE_QY, as_tuple=True)
     x_pairs = x.index_select(0, rows)
     loc, logvar = module.qz_params(
