@@ -3,8 +3,8 @@
 Functions on numpy arrays: given the standardized autoencoder codes of the
 training data, return soft assignments (responsibilities) of every sample to
 ``n_clusters`` clusters (:func:`initial_clusters` dispatches on the start
-method), and the Gaussian moments of each cluster, which become the prior
-p(z | y).
+method), the Gaussian moments of each cluster, which become the prior
+p(z | y), and the clusters' weights, which become p(y).
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from sklearn.neighbors import kneighbors_graph
 from skgmvae import _graph
 from skgmvae._neighbors import input_neighbors
 from skgmvae._tensors import make_generator
+
+# Added to every cluster's size when p(y) is set from the clusters.
+_WEIGHT_PSEUDO_COUNT = 1.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,18 @@ def spectral_responsibilities(
         embedding
     )
     return np.eye(n_clusters)[labels]
+
+
+def mixture_weights(responsibilities: np.ndarray) -> np.ndarray:
+    """Mixture weights p(y) from the clusters' sizes, ``(K,)``: their total
+    responsibilities plus ``_WEIGHT_PSEUDO_COUNT`` each, normalised.
+
+    The pseudo-count, the mean of a Dirichlet posterior with a flat prior,
+    keeps an empty cluster's weight above zero, so that it can still be
+    given samples.
+    """
+    counts = responsibilities.sum(0) + _WEIGHT_PSEUDO_COUNT
+    return counts / counts.sum()
 
 
 def gaussian_moments(

@@ -39,7 +39,12 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skgmvae._determinism import single_threaded_numerics
-from skgmvae._initialization import StartSettings, gaussian_moments, initial_clusters
+from skgmvae._initialization import (
+    StartSettings,
+    gaussian_moments,
+    initial_clusters,
+    mixture_weights,
+)
 from skgmvae._losses import (
     AlignmentObjective,
     AutoencoderObjective,
@@ -59,9 +64,6 @@ from skgmvae._training import (
     make_optimizer,
     train,
 )
-
-# Added to every cluster's size when p(y) is set from the clusters.
-_WEIGHT_PSEUDO_COUNT = 1.0
 
 
 @dataclass(frozen=True)
@@ -249,18 +251,6 @@ def set_prior_from_clusters(ctx: WarmupContext, resp: np.ndarray) -> None:
     module.set_mixture_weights(
         torch.as_tensor(mixture_weights(resp), dtype=torch.float32, device=device)
     )
-
-
-def mixture_weights(resp: np.ndarray) -> np.ndarray:
-    """p(y) from the clusters' sizes, ``(K,)``: their total responsibilities
-    plus ``_WEIGHT_PSEUDO_COUNT`` each, normalised.
-
-    The pseudo-count, the mean of a Dirichlet posterior with a flat prior,
-    keeps an empty cluster's weight above zero, so that it can still be
-    given samples.
-    """
-    counts = resp.sum(0) + _WEIGHT_PSEUDO_COUNT
-    return counts / counts.sum()
 
 
 def _start_classes(responsibilities: np.ndarray, device: torch.device) -> torch.Tensor:
