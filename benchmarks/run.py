@@ -251,13 +251,12 @@ def unequal_classes(
     samples, drawn without replacement with a fixed seed, where ``n`` is
     the smallest class's size; the rows keep their order.
     """
-    classes = np.unique(y)
-    n_top = min(int((y == c).sum()) for c in classes)
+    classes, counts = np.unique(y, return_counts=True)
     rng = np.random.RandomState(0)
     keep = []
     for k, c in enumerate(classes):
         exponent = -k / max(len(classes) - 1, 1)
-        n_keep = max(1, round(n_top * ratio**exponent))
+        n_keep = max(1, round(int(counts.min()) * ratio**exponent))
         keep.append(rng.choice(np.flatnonzero(y == c), n_keep, replace=False))
     rows = np.sort(np.concatenate(keep))
     return X[rows], y[rows]
