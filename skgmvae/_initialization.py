@@ -21,7 +21,6 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import kneighbors_graph
 
 from skgmvae import _graph
-from skgmvae._neighbors import input_neighbors
 from skgmvae._tensors import make_generator
 
 # Added to every cluster's size when p(y) is set from the clusters.
@@ -50,7 +49,7 @@ def initial_clusters(
     settings: StartSettings,
     *,
     code_neighbors: tuple[np.ndarray, np.ndarray] | None,
-    X: np.ndarray | None,
+    input_neighbors: tuple[np.ndarray, np.ndarray] | None = None,
     random_state: np.random.RandomState,
     classes: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -58,9 +57,10 @@ def initial_clusters(
 
     ``method`` is ``"graph"``, ``"spectral"`` or ``"gmm"``. The graph start
     needs ``code_neighbors`` (distances and indices of each code's nearest
-    neighbours) and the input ``X``, whose neighbours it also searches. The
-    graph methods need more samples than neighbours per sample; below that,
-    the Gaussian mixture is used. With ``classes`` (each row's class index,
+    neighbours) and, to keep only the edges both agree on,
+    ``input_neighbors`` (the same for the input samples). The graph methods
+    need more samples than neighbours per sample; below that, the Gaussian
+    mixture is used. With ``classes`` (each row's class index,
     -1 where unknown; every class labelled at least once), cluster k is
     class k: fully labelled data are their classes, the graph start spreads
     the known classes over the graph instead of clustering it
@@ -72,14 +72,8 @@ def initial_clusters(
     n_samples = codes.shape[0]
     graph = settings.graph
     if method == "graph" and n_samples > graph.n_neighbors:
-        found = input_neighbors(
-            X,
-            graph.n_neighbors,
-            n_components=graph.input_components,
-            random_state=random_state,
-        )
         if classes is not None:
-            graph_edges = _graph.neighbor_graph(code_neighbors, found)
+            graph_edges = _graph.neighbor_graph(code_neighbors, input_neighbors)
             return _graph.spread_labels(graph_edges, classes, n_clusters)
         labels = _graph.graph_clusters(
             codes,
@@ -88,7 +82,7 @@ def initial_clusters(
             graph,
             random_state=random_state,
             generator=make_generator(random_state, torch.device("cpu")),
-            input_neighbors=found,
+            input_neighbors=input_neighbors,
         )
         return np.eye(n_clusters)[labels]
     codes = codes.astype(np.float64)

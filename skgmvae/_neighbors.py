@@ -13,7 +13,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from skgmvae._graph import membership_strengths
+from skgmvae._graph import fuzzy_neighbor_graph, membership_strengths
 
 
 class Neighbors(NamedTuple):
@@ -26,7 +26,9 @@ class Neighbors(NamedTuple):
 
 
 def neighbor_draws(
-    found: tuple[np.ndarray, np.ndarray], device: torch.device
+    found: tuple[np.ndarray, np.ndarray],
+    device: torch.device,
+    agreeing: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Neighbors:
     """The neighbours ``found`` (distances, indices), weighted for drawing.
 
@@ -34,15 +36,36 @@ def neighbor_draws(
     (:func:`skgmvae._graph.membership_strengths`) rather than uniformly: a
     sample of a group smaller than k has neighbours outside it, much farther
     than the others, and drawing those as often would pull the group into
-    its larger neighbour.
+    its larger neighbour. With ``agreeing``, the neighbours found in a second
+    space (the input's, for neighbours among the codes), each weight is
+    multiplied by the pair's edge weight in that space's fuzzy graph
+    (:func:`skgmvae._graph.fuzzy_neighbor_graph`): neighbours that both
+    spaces see share their sample's class more often than those only one
+    sees, which are then not drawn. A row with no neighbour in common keeps
+    its own weights.
     """
     distances, indices = found
+    affinity = membership_strengths(distances)
+    if agreeing is not None:
+        affinity = _agreeing_weights(affinity, indices, agreeing)
     return Neighbors(
         torch.as_tensor(indices, device=device),
-        torch.as_tensor(
-            membership_strengths(distances), dtype=torch.float32, device=device
-        ),
+        torch.as_tensor(affinity, dtype=torch.float32, device=device),
     )
+
+
+def _agreeing_weights(
+    affinity: np.ndarray, indices: np.ndarray, agreeing: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """``affinity`` times each pair's weight in the fuzzy graph of
+    ``agreeing``; rows left without weight keep ``affinity``."""
+    graph = fuzzy_neighbor_graph(*agreeing).tocsr()
+    rows = np.repeat(np.arange(indices.shape[0]), indices.shape[1])
+    other = np.asarray(graph[rows, indices.ravel()]).reshape(indices.shape)
+    shared = affinity * other
+    alone = shared.sum(1) <= 0
+    shared[alone] = affinity[alone]
+    return shared
 
 
 def nearest_neighbors(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:

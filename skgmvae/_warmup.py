@@ -7,8 +7,8 @@ runs, before it, a sequence of named stages on one :class:`WarmupContext`:
    decoder as a deterministic autoencoder.
 2. ``codes``: the latent space is re-expressed so that the codes of the
    training data have zero mean and unit variance per dimension.
-3. ``neighbour search``: each code's nearest neighbours, for the graph start
-   and the neighbour terms.
+3. ``neighbour search``: each code's nearest neighbours and each input
+   sample's, for the graph start and the neighbour terms.
 4. ``initial clusters``: the codes are clustered by the start method
    (:func:`skgmvae._initialization.initial_clusters`) and the cluster
    priors p(z | y) and the mixture weights p(y) are set from those
@@ -54,7 +54,12 @@ from skgmvae._losses import (
     Objective,
 )
 from skgmvae._module import GMVAE
-from skgmvae._neighbors import Neighbors, nearest_neighbors, neighbor_draws
+from skgmvae._neighbors import (
+    Neighbors,
+    input_neighbors,
+    nearest_neighbors,
+    neighbor_draws,
+)
 from skgmvae._progress import epoch_printer, stage_timer
 from skgmvae._tensors import map_chunks, module_device
 from skgmvae._training import (
@@ -96,8 +101,9 @@ class WarmupContext:
     balance terms, or None for no neighbour stage; ``labels`` the known
     classes and their classification term (None when unsupervised). The
     stages fill in
-    ``codes`` (standardized, float32), ``code_neighbors`` (distances and
-    indices), ``responsibilities`` and ``neighbors``.
+    ``codes`` (standardized, float32), ``code_neighbors`` and
+    ``input_neighbors`` (distances and indices), ``responsibilities`` and
+    ``neighbors``.
     """
 
     module: GMVAE
@@ -114,6 +120,7 @@ class WarmupContext:
     labels: LabelTerms | None = None
     codes: np.ndarray | None = None
     code_neighbors: tuple[np.ndarray, np.ndarray] | None = None
+    input_neighbors: tuple[np.ndarray, np.ndarray] | None = None
     responsibilities: np.ndarray | None = None
     neighbors: Neighbors | None = None
 
@@ -150,15 +157,28 @@ def embed_codes(ctx: WarmupContext) -> None:
 
 
 def search_neighbors(ctx: WarmupContext) -> None:
-    """Each code's nearest neighbours, where the start or the terms use them."""
-    if ctx.method == "graph" or ctx.neighbor_weights is not None:
-        ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
+    """Each code's nearest neighbours, and each input sample's, where the
+    start or the terms use them.
+
+    The input's are searched only where there are more samples than
+    neighbours; with fewer, every sample is every other's neighbour.
+    """
+    if ctx.method != "graph" and ctx.neighbor_weights is None:
+        return
+    ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
+    graph = ctx.settings.start.graph
+    if ctx.X.shape[0] > graph.n_neighbors:
+        ctx.input_neighbors = input_neighbors(
+            ctx.X.cpu().numpy(),
+            graph.n_neighbors,
+            n_components=graph.input_components,
+            random_state=ctx.random_state,
+        )
 
 
 def find_initial_clusters(ctx: WarmupContext) -> None:
     """Cluster the codes and set the cluster priors p(z | y) from them."""
     classes = None if ctx.labels is None else ctx.labels.labels.cpu().numpy()
-    X = ctx.X.cpu().numpy() if ctx.method == "graph" else None
     with warnings.catch_warnings():
         # On degenerate data (fewer distinct codes than clusters), k-means,
         # the mixture and PCA warn from inside the start, once per run; the
@@ -171,7 +191,7 @@ def find_initial_clusters(ctx: WarmupContext) -> None:
             ctx.module.n_clusters,
             ctx.settings.start,
             code_neighbors=ctx.code_neighbors,
-            X=X,
+            input_neighbors=ctx.input_neighbors,
             random_state=ctx.random_state,
             classes=classes,
         )
@@ -197,7 +217,9 @@ def train_neighbor_terms(ctx: WarmupContext) -> None:
     if ctx.neighbor_weights is None:
         return
     device = ctx.X.device
-    neighbors = neighbor_draws(ctx.code_neighbors, device)
+    # Drawn among the code neighbours the input's neighbours confirm, the
+    # edges the graph start partitions.
+    neighbors = neighbor_draws(ctx.code_neighbors, device, ctx.input_neighbors)
     terms = NeighborTerms(ctx.X, neighbors, *ctx.neighbor_weights, ctx.generator)
     index = torch.arange(ctx.X.shape[0], device=device)
     objective = NeighborObjective(terms, ctx.labels)

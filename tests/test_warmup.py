@@ -111,12 +111,12 @@ def test_neighbour_search_runs_where_neighbours_are_used(
     ctx.codes = blobs3[0].copy()
     search_neighbors(ctx)
     if not searched:
-        assert ctx.code_neighbors is None
+        assert ctx.code_neighbors is ctx.input_neighbors is None
         return
-    distances, indices = ctx.code_neighbors
-    assert indices.shape == distances.shape == (150, 10)
-    assert (indices != np.arange(150)[:, None]).all()  # never itself
-    assert (np.diff(distances, axis=1) >= 0).all()
+    for distances, indices in (ctx.code_neighbors, ctx.input_neighbors):
+        assert indices.shape == distances.shape == (150, 10)
+        assert (indices != np.arange(150)[:, None]).all()  # never itself
+        assert (np.diff(distances, axis=1) >= 0).all()
 
 
 @pytest.mark.parametrize("method", ["gmm", "spectral", "graph"])
@@ -201,6 +201,30 @@ def test_neighbour_terms_never_draw_a_small_group_s_far_neighbours():
     assert (terms.draw(torch.arange(5).repeat(1000)) < 5).all()
     drawn = terms.draw(torch.full((5000,), 50))
     assert set(drawn.tolist()) == set(neighbors.indices[50].tolist())
+
+
+def test_neighbour_draws_keep_the_neighbours_the_input_agrees_on():
+    # The codes and the input order 40 samples differently; a code
+    # neighbour that is no input neighbour (in either direction) is never
+    # drawn, the others keep their code weight times the input edge weight,
+    # and a row the two spaces share no neighbour with keeps its weights.
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(40, 2))
+    inputs = np.vstack([codes[:30], rng.normal(size=(10, 2)) + 50.0])
+    found, agreeing = nearest_neighbors(codes, 5), nearest_neighbors(inputs, 5)
+    plain = neighbor_draws(found, torch.device("cpu")).affinity.numpy()
+    drawn = neighbor_draws(found, torch.device("cpu"), agreeing).affinity.numpy()
+    input_edges = {(i, j) for i, row in enumerate(agreeing[1]) for j in row}
+    n_alone = 0
+    for i, row in enumerate(found[1]):
+        agreed = np.array([(i, j) in input_edges or (j, i) in input_edges for j in row])
+        if (agreed & (plain[i] > 0)).any():
+            assert (drawn[i, ~agreed] == 0).all()
+            assert (drawn[i, agreed] <= plain[i, agreed] + 1e-7).all()
+        else:
+            np.testing.assert_array_equal(drawn[i], plain[i])
+            n_alone += 1
+    assert 0 < n_alone < 10  # among the last ten rows, which the input moved
 
 
 # ------------------------------------------------------------------ runner
