@@ -217,8 +217,8 @@ def train_neighbor_terms(ctx: WarmupContext) -> None:
     if ctx.neighbor_weights is None:
         return
     device = ctx.X.device
-    # Drawn among the code neighbours the input's neighbours confirm, the
-    # edges the graph start partitions.
+    # Drawn among the code neighbours the input's neighbours confirm: edges
+    # the graph start's shared graph also keeps.
     neighbors = neighbor_draws(ctx.code_neighbors, device, ctx.input_neighbors)
     terms = NeighborTerms(ctx.X, neighbors, *ctx.neighbor_weights, ctx.generator)
     index = torch.arange(ctx.X.shape[0], device=device)
