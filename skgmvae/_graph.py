@@ -248,14 +248,28 @@ class GraphSettings:
     of ``layout_epochs`` epochs each (UMAP's choice for large data) are each
     clustered by ``n_kmeans_init`` single k-means runs; partitions are
     compared by their modularity at ``resolution``.
+
+    A graph of at most ``small_graph`` samples, cheap to lay out, also gets
+    twice as many layouts of half the epochs (:meth:`layout_lengths`). A
+    layout may keep a class in two pieces where another does not, and
+    modularity takes the one that joins them: more layouts make such a
+    start less likely, and shorter ones differ more from each other.
     """
 
     n_neighbors: int = 10
     input_components: int = 50
     layout_epochs: int = 200
     n_layouts: int = 2
+    small_graph: int = 10_000
     n_kmeans_init: int = 10
     resolution: float = 0.5
+
+    def layout_lengths(self, n_samples: int) -> list[int]:
+        """The epochs of each layout of a graph of ``n_samples``."""
+        lengths = [self.layout_epochs] * self.n_layouts
+        if n_samples <= self.small_graph:
+            lengths += [max(self.layout_epochs // 2, 1)] * (2 * self.n_layouts)
+        return lengths
 
 
 def graph_clusters(
@@ -276,10 +290,10 @@ def graph_clusters(
     (:func:`shared_neighbor_graph`).
 
     The candidates are ``settings.n_kmeans_init`` single k-means runs on
-    each of ``settings.n_layouts`` layouts of the graph
-    (:func:`layout_partitions`), k-means on the codes themselves, and the
-    graph's connected components when there are exactly ``n_clusters`` of
-    them; :func:`best_partition` chooses.
+    each of several layouts of the graph (:func:`layout_partitions`),
+    k-means on the codes themselves, and the graph's connected components
+    when there are exactly ``n_clusters`` of them; :func:`best_partition`
+    chooses.
     """
     graph = neighbor_graph(code_neighbors, input_neighbors)
     candidates = list(
@@ -314,18 +328,17 @@ def layout_partitions(
 ) -> Iterator[np.ndarray]:
     """Single k-means runs on layouts of ``graph``, one partition at a time.
 
-    Each of the ``settings.n_layouts`` layouts has ``n_clusters``
-    dimensions and starts from the codes' leading principal components,
-    scaled to [-10, 10]; they differ in the edges and negative samples
-    drawn. Each is clustered by ``settings.n_kmeans_init`` k-means runs.
+    The layouts (as many, and as long, as ``settings.layout_lengths`` gives
+    for the graph's size) have ``n_clusters`` dimensions and start from the
+    codes' leading principal components, scaled to [-10, 10]; they differ
+    in the edges and negative samples drawn. Each is clustered by
+    ``settings.n_kmeans_init`` k-means runs.
     """
     n_components = min(n_clusters, codes.shape[1], codes.shape[0])
     init = PCA(n_components, random_state=random_state).fit_transform(codes)
     init = 10.0 * init / max(np.abs(init).max(), np.finfo(np.float64).tiny)
-    for _ in range(settings.n_layouts):
-        layout = embed_graph(
-            graph, init, n_epochs=settings.layout_epochs, generator=generator
-        )
+    for n_epochs in settings.layout_lengths(codes.shape[0]):
+        layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
         for _ in range(settings.n_kmeans_init):
             yield KMeans(n_clusters, n_init=1, random_state=random_state).fit_predict(
                 layout

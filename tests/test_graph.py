@@ -154,3 +154,11 @@ def test_graph_clusters_keep_small_separate_groups():
         [300, 20, 10], centers=[[0, 0], [10, 10], [-10, 10]], random_state=0
     )
     assert adjusted_rand_score(y, _clusters_with_input(X, X, 3)) == 1.0
+
+
+def test_small_graphs_get_more_and_shorter_layouts():
+    settings = GraphSettings(layout_epochs=200, n_layouts=2, small_graph=1000)
+    # Large graphs: the usual layouts only.
+    assert settings.layout_lengths(1001) == [200, 200]
+    # Small ones keep those first (the same draws) and add four of half the epochs.
+    assert settings.layout_lengths(1000) == [200, 200, 100, 100, 100, 100]
