@@ -83,8 +83,10 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         k-means on a ``n_clusters``-dimensional layout of the
         10-nearest-neighbour edges that the codes and the input share, laid
         out as UMAP does (McInnes et al., 2018; clustering such a layout of
-        autoencoder codes is N2D, McConville et al., 2019). Of 20 k-means
-        runs over two layouts and k-means on the codes, it keeps a
+        autoencoder codes is N2D, McConville et al., 2019). Of 10 k-means
+        runs on each of two layouts (six on data of at most 10,000 samples,
+        where layouts are cheap and more of them make a start that keeps a
+        class in pieces less likely) and k-means on the codes, it keeps a
         partition into groups that no edge joins if there is one (so that
         small groups far from a large one are kept), and otherwise the one
         with the highest modularity on the graph (at resolution 0.5, which

@@ -160,5 +160,5 @@ def test_small_graphs_get_more_and_shorter_layouts():
     settings = GraphSettings(layout_epochs=200, n_layouts=2, small_graph=1000)
     # Large graphs: the usual layouts only.
     assert settings.layout_lengths(1001) == [200, 200]
-    # Small ones keep those first (the same draws) and add four of half the epochs.
+    # Small ones keep those first and add four of half the epochs.
     assert settings.layout_lengths(1000) == [200, 200, 100, 100, 100, 100]
