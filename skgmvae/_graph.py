@@ -256,6 +256,9 @@ class GraphSettings:
     layout may keep a class in two pieces where another does not, and
     modularity takes the one that joins them: more layouts make such a
     start less likely, and shorter ones differ more from each other.
+
+    ``join_ratio`` and ``split_ratio`` decide when the chosen partition
+    joins two of its clusters and splits another (:func:`join_split_groups`).
     """
 
     n_neighbors: int = 10
@@ -265,6 +268,8 @@ class GraphSettings:
     small_graph: int = 10_000
     n_kmeans_init: int = 10
     resolution: float = 0.5
+    join_ratio: float = 0.8
+    split_ratio: float = 0.5
 
     def layout_lengths(self, n_samples: int) -> list[int]:
         """The epochs of each layout of a graph of ``n_samples``."""
@@ -295,28 +300,35 @@ def graph_clusters(
     each of several layouts of the graph (:func:`layout_partitions`),
     k-means on the codes themselves, and the graph's connected components
     when there are exactly ``n_clusters`` of them; :func:`best_partition`
-    chooses.
+    chooses, and :func:`join_split_groups` mends the choice where it keeps
+    one group in two clusters.
     """
     graph = neighbor_graph(code_neighbors, input_neighbors)
-    candidates = list(
-        layout_partitions(
-            graph,
-            codes,
-            n_clusters,
-            settings,
-            random_state=random_state,
-            generator=generator,
-        )
-    )
+    candidates, points = [], []
+    for labels, layout in layout_partitions(
+        graph,
+        codes,
+        n_clusters,
+        settings,
+        random_state=random_state,
+        generator=generator,
+    ):
+        candidates.append(labels)
+        points.append(layout)
     candidates.append(
         KMeans(
             n_clusters, n_init=settings.n_kmeans_init, random_state=random_state
         ).fit_predict(codes)
     )
+    points.append(codes)
     n_found, components = connected_components(graph, directed=False)
     if n_found == n_clusters:
         candidates.append(components)
-    return best_partition(graph, candidates, n_clusters, settings.resolution)
+        points.append(codes)
+    chosen = best_candidate(graph, candidates, n_clusters, settings.resolution)
+    return join_split_groups(
+        graph, candidates[chosen], points[chosen], n_clusters, settings
+    )
 
 
 def layout_partitions(
@@ -327,8 +339,8 @@ def layout_partitions(
     *,
     random_state: np.random.RandomState,
     generator: torch.Generator,
-) -> Iterator[np.ndarray]:
-    """Single k-means runs on layouts of ``graph``, one partition at a time.
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Single k-means runs on layouts of ``graph``: each partition and its layout.
 
     The layouts (as many, and as long, as ``settings.layout_lengths`` gives
     for the graph's size) have ``n_clusters`` dimensions and start from the
@@ -342,9 +354,8 @@ def layout_partitions(
     for n_epochs in settings.layout_lengths(codes.shape[0]):
         layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
         for _ in range(settings.n_kmeans_init):
-            yield KMeans(n_clusters, n_init=1, random_state=random_state).fit_predict(
-                layout
-            )
+            labels = KMeans(n_clusters, n_init=1, random_state=random_state)
+            yield labels.fit_predict(layout), layout
 
 
 def best_partition(
@@ -367,18 +378,122 @@ def best_partition(
     splitting a group that holds most of the samples to keeping separate
     small groups apart, even at a resolution below 1.
     """
+    return candidates[best_candidate(graph, candidates, n_clusters, resolution)]
+
+
+def best_candidate(
+    graph: sp.spmatrix,
+    candidates: list[np.ndarray],
+    n_clusters: int,
+    resolution: float = 1.0,
+) -> int:
+    """The index of :func:`best_partition`'s choice among ``candidates``."""
     graph = sp.csr_matrix(graph)
     degree = _degrees(graph)
     total = degree.sum()
-    best, best_key = candidates[0], None
-    for labels in candidates:
+    best, best_key = 0, None
+    for index, labels in enumerate(candidates):
         inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
         separate = total - inside.sum() <= _SEPARATE_TOLERANCE * total
         separate = separate and np.unique(labels).shape[0] == n_clusters
         key = (separate, _modularity(inside, cluster_degree, resolution))
         if best_key is None or key > best_key:
-            best, best_key = labels, key
+            best, best_key = index, key
     return best
+
+
+def join_split_groups(
+    graph: sp.spmatrix,
+    labels: np.ndarray,
+    points: np.ndarray,
+    n_clusters: int,
+    settings: GraphSettings,
+) -> np.ndarray:
+    """``labels`` with the clusters that split one group joined again.
+
+    Modularity favours clusters of similar weight, so on data with one
+    large class its best partition may cut that class in two and put two
+    small classes together. Such a cut is crossed by about as many edges,
+    for the clusters' weight, as a cut through the middle of any cluster;
+    a boundary between two classes is crossed by far fewer.
+
+    Each cluster is bisected by 2-means on its ``points``
+    (:func:`_bisection`). The two clusters most densely joined
+    (:func:`_joining_density`) are merged, and the cluster of another
+    cluster's sparsest bisection split in their place, while the pair's
+    density is at least ``settings.join_ratio`` times the median
+    bisection's and that bisection's at most ``settings.split_ratio`` times
+    the pair's. On balanced data no pair comes near: the partition is
+    returned unchanged, and nothing random is drawn.
+    """
+    graph = sp.csr_matrix(graph)
+    labels = labels.copy()
+    for _ in range(n_clusters):
+        density = _joining_density(graph, labels, n_clusters)
+        first, second = np.unravel_index(np.argmax(density), density.shape)
+        others = [k for k in range(n_clusters) if k not in (first, second)]
+        if not others:
+            break
+        halves = [_bisection(graph, points, labels == k) for k in range(n_clusters)]
+        cuts = np.array([cut for cut, _ in halves])
+        target = min(others, key=lambda k: cuts[k])
+        finite = cuts[np.isfinite(cuts)]
+        joined = density[first, second]
+        if (
+            finite.size == 0
+            or joined < settings.join_ratio * np.median(finite)
+            or cuts[target] > settings.split_ratio * joined
+        ):
+            break
+        labels[labels == second] = first
+        labels[halves[target][1]] = second
+    return labels
+
+
+def _joining_density(
+    graph: sp.csr_matrix, labels: np.ndarray, n_clusters: int
+) -> np.ndarray:
+    """Edge weight between each two clusters over the smaller one's degree.
+
+    The smaller cluster's degree, rather than both or the graph's, makes
+    the density of a boundary independent of how large the clusters are.
+    """
+    members = sp.csr_matrix(
+        (np.ones(labels.shape[0]), (np.arange(labels.shape[0]), labels)),
+        shape=(labels.shape[0], n_clusters),
+    )
+    between = (members.T @ graph @ members).toarray()
+    degree = between.sum(axis=1)
+    np.fill_diagonal(between, 0.0)
+    smaller = np.minimum.outer(degree, degree)
+    return np.divide(between, smaller, out=np.zeros_like(between), where=smaller > 0)
+
+
+def _bisection(
+    graph: sp.csr_matrix, points: np.ndarray, members: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """The density of a cut through a cluster, and the samples on one side.
+
+    The cluster's ``points`` are split by 2-means started from its two
+    extremes along their principal axis, which needs no random draws; the
+    density is :func:`_joining_density` of the two halves in the
+    cluster's own subgraph (infinite when a half is empty).
+    """
+    index = np.flatnonzero(members)
+    if index.shape[0] < 2:
+        return np.inf, index[:0]
+    own = np.asarray(points[index], dtype=np.float64)
+    centred = own - own.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    along = centred @ axis
+    ends = own[[along.argmin(), along.argmax()]]
+    if np.array_equal(ends[0], ends[1]):
+        return np.inf, index[:0]
+    side = KMeans(2, init=ends, n_init=1).fit_predict(own)
+    if side.min() == side.max():
+        return np.inf, index[:0]
+    density = _joining_density(graph[index][:, index], side, 2)[0, 1]
+    return float(density), index[side == 1]
 
 
 def _degrees(graph: sp.csr_matrix) -> np.ndarray:

@@ -14,6 +14,7 @@ from skgmvae._graph import (
     embed_graph,
     fuzzy_neighbor_graph,
     graph_clusters,
+    join_split_groups,
     modularity,
     shared_neighbor_graph,
 )
@@ -162,3 +163,45 @@ def test_small_graphs_get_more_and_shorter_layouts():
     assert settings.layout_lengths(1001) == [200, 200]
     # Small ones keep those first and add four of half the epochs.
     assert settings.layout_lengths(1000) == [200, 200, 100, 100, 100, 100]
+
+
+def _grid_and_cliques():
+    """A 10 x 10 grid (one large group) beside two 5-cliques joined by a
+    light edge, with the positions of the nodes."""
+    grid = [(r * 10 + c, r * 10 + c + 1, 1) for r in range(10) for c in range(9)]
+    grid += [(r * 10 + c, r * 10 + c + 10, 1) for r in range(9) for c in range(10)]
+    cliques = [
+        (start + a, start + b, 1)
+        for start in (100, 105)
+        for a in range(5)
+        for b in range(a + 1, 5)
+    ]
+    graph = _symmetric(110, grid + cliques + [(104, 105, 0.1)])
+    points = np.array([(r, c) for r in range(10) for c in range(10)], float)
+    points = np.vstack([points, [[20, 0]] * 5, [[20, 3]] * 5])
+    points += np.random.RandomState(0).normal(scale=0.1, size=points.shape)
+    return graph, points
+
+
+def test_join_split_groups_joins_a_large_group_cut_in_two():
+    graph, points = _grid_and_cliques()
+    groups = np.array([0] * 100 + [1] * 5 + [2] * 5)
+    # The grid's left and right halves apart, the two cliques together.
+    halves = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1] * 10 + [2] * 10)
+    mended = join_split_groups(graph, halves, points, 3, GraphSettings())
+    assert adjusted_rand_score(groups, mended) == 1.0
+    # The partition of the groups themselves is kept as it is.
+    kept = join_split_groups(graph, groups, points, 3, GraphSettings())
+    np.testing.assert_array_equal(kept, groups)
+
+
+def test_join_split_groups_keeps_groups_of_equal_size():
+    X, y = make_blobs(300, n_features=4, centers=3, random_state=0)
+    distances, indices = nearest_neighbors(X, 10)
+    graph = fuzzy_neighbor_graph(distances, indices)
+    # Only two clusters: nothing else to split.
+    two = (y > 0).astype(int)
+    np.testing.assert_array_equal(
+        join_split_groups(graph, two, X, 2, GraphSettings()), two
+    )
+    np.testing.assert_array_equal(join_split_groups(graph, y, X, 3, GraphSettings()), y)
