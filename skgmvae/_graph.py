@@ -268,7 +268,7 @@ class GraphSettings:
     small_graph: int = 10_000
     n_kmeans_init: int = 10
     resolution: float = 0.5
-    join_ratio: float = 0.8
+    join_ratio: float = 0.5
     split_ratio: float = 0.5
 
     def layout_lengths(self, n_samples: int) -> list[int]:
@@ -421,10 +421,13 @@ def join_split_groups(
     (:func:`_bisection`). The two clusters most densely joined
     (:func:`_joining_density`) are merged, and the cluster of another
     cluster's sparsest bisection split in their place, while the pair's
-    density is at least ``settings.join_ratio`` times the median
-    bisection's and that bisection's at most ``settings.split_ratio`` times
-    the pair's. On balanced data no pair comes near: the partition is
-    returned unchanged, and nothing random is drawn.
+    density is at least ``settings.join_ratio`` times the upper quartile
+    of the bisections' densities and that bisection's at most
+    ``settings.split_ratio`` times the pair's. The quartile, rather than
+    the median, stands for the clusters' interiors because a cluster that
+    holds a small separate piece has a sparse bisection, and several such
+    clusters would make any boundary look dense. Where no pair qualifies
+    the partition is returned unchanged, and nothing random is drawn.
     """
     graph = sp.csr_matrix(graph)
     labels = labels.copy()
@@ -441,7 +444,7 @@ def join_split_groups(
         joined = density[first, second]
         if (
             finite.size == 0
-            or joined < settings.join_ratio * np.median(finite)
+            or joined < settings.join_ratio * np.percentile(finite, 75)
             or cuts[target] > settings.split_ratio * joined
         ):
             break
