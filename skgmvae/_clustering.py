@@ -90,7 +90,10 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         partition into groups that no edge joins if there is one (so that
         small groups far from a large one are kept), and otherwise the one
         with the highest modularity on the graph (at resolution 0.5, which
-        penalises clusters of unequal weight less than 1 does). It is the
+        penalises clusters of unequal weight less than 1 does). Where that
+        partition cuts one group in two, as modularity tends to on data
+        with a large class, the two clusters are joined and another is
+        split (the one whose bisection cuts the fewest edges). It is the
         default because it clustered images much better than a Gaussian
         mixture of the codes (see the user guide's
         :ref:`warm-up <warm_up>` section and the benchmarks).

@@ -8,7 +8,8 @@ cross-entropy (attraction along sampled edges, repulsion from random
 samples), and k-means clusters the layout. Of the partitions of several
 layouts and k-means runs, of k-means on the codes and of the graph's
 connected components, one that cuts no edge is kept if there is one, and
-otherwise the one with the highest modularity on the graph (Newman, 2006).
+otherwise the one with the highest modularity on the graph (Newman, 2006),
+mended where it cuts one group in two (:func:`join_split_groups`).
 Clustering such a layout of autoencoder codes is the N2D recipe
 (McConville et al., 2019). The layout only chooses the starting clusters;
 the fitted model is the GMVAE.
