@@ -355,8 +355,8 @@ def layout_partitions(
     for n_epochs in settings.layout_lengths(codes.shape[0]):
         layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
         for _ in range(settings.n_kmeans_init):
-            labels = KMeans(n_clusters, n_init=1, random_state=random_state)
-            yield labels.fit_predict(layout), layout
+            kmeans = KMeans(n_clusters, n_init=1, random_state=random_state)
+            yield kmeans.fit_predict(layout), layout
 
 
 def best_partition(
@@ -420,11 +420,11 @@ def join_split_groups(
 
     Each cluster is bisected by 2-means on its ``points``
     (:func:`_bisection`). The two clusters most densely joined
-    (:func:`_joining_density`) are merged, and the cluster of another
-    cluster's sparsest bisection split in their place, while the pair's
-    density is at least ``settings.join_ratio`` times the upper quartile
-    of the bisections' densities and that bisection's at most
-    ``settings.split_ratio`` times the pair's. The quartile, rather than
+    (:func:`_joining_density`) are merged, and of the other clusters the
+    one with the sparsest bisection is split in two in their place, while
+    the pair's density is at least ``settings.join_ratio`` times the
+    upper quartile of the bisections' densities and that bisection's at
+    most ``settings.split_ratio`` times the pair's. The quartile, rather than
     the median, stands for the clusters' interiors because a cluster that
     holds a small separate piece has a sparse bisection, and several such
     clusters would make any boundary look dense. Where no pair qualifies
