@@ -440,11 +440,24 @@ def join_split_groups(
             break
         halves = [_bisection(graph, points, labels == k) for k in range(n_clusters)]
         cuts = np.array([cut for cut, _ in halves])
-        target = min(others, key=lambda k: cuts[k])
         finite = cuts[np.isfinite(cuts)]
+        # A piece smaller than a sample's neighbourhood is crossed by few
+        # edges whatever the data: a sparse cut around it is no sign of a
+        # second group, so such a bisection is not split off.
+        sizes = np.bincount(labels, minlength=n_clusters)
+        others = [
+            k
+            for k in others
+            if min(halves[k][1].shape[0], sizes[k] - halves[k][1].shape[0])
+            >= settings.n_neighbors
+        ]
+        if not others:
+            break
+        target = min(others, key=lambda k: cuts[k])
         joined = density[first, second]
         if (
             finite.size == 0
+            or joined <= 0.0
             or joined < settings.join_ratio * np.percentile(finite, 75)
             or cuts[target] > settings.split_ratio * joined
         ):

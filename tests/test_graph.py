@@ -166,33 +166,38 @@ def test_small_graphs_get_more_and_shorter_layouts():
 
 
 def _grid_and_cliques():
-    """A 10 x 10 grid (one large group) beside two 5-cliques joined by a
+    """A 10 x 10 grid (one large group) beside two 12-cliques joined by a
     light edge, with the positions of the nodes."""
     grid = [(r * 10 + c, r * 10 + c + 1, 1) for r in range(10) for c in range(9)]
     grid += [(r * 10 + c, r * 10 + c + 10, 1) for r in range(9) for c in range(10)]
     cliques = [
         (start + a, start + b, 1)
-        for start in (100, 105)
-        for a in range(5)
-        for b in range(a + 1, 5)
+        for start in (100, 112)
+        for a in range(12)
+        for b in range(a + 1, 12)
     ]
-    graph = _symmetric(110, grid + cliques + [(104, 105, 0.1)])
+    graph = _symmetric(124, grid + cliques + [(111, 112, 0.1)])
     points = np.array([(r, c) for r in range(10) for c in range(10)], float)
-    points = np.vstack([points, [[20, 0]] * 5, [[20, 3]] * 5])
+    points = np.vstack([points, [[20, 0]] * 12, [[20, 3]] * 12])
     points += np.random.RandomState(0).normal(scale=0.1, size=points.shape)
     return graph, points
 
 
 def test_join_split_groups_joins_a_large_group_cut_in_two():
     graph, points = _grid_and_cliques()
-    groups = np.array([0] * 100 + [1] * 5 + [2] * 5)
+    groups = np.array([0] * 100 + [1] * 12 + [2] * 12)
     # The grid's left and right halves apart, the two cliques together.
-    halves = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1] * 10 + [2] * 10)
+    halves = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1] * 10 + [2] * 24)
     mended = join_split_groups(graph, halves, points, 3, GraphSettings())
     assert adjusted_rand_score(groups, mended) == 1.0
     # The partition of the groups themselves is kept as it is.
     kept = join_split_groups(graph, groups, points, 3, GraphSettings())
     np.testing.assert_array_equal(kept, groups)
+    # Cliques smaller than a neighbourhood are not split from each other.
+    small = GraphSettings(n_neighbors=13)
+    np.testing.assert_array_equal(
+        join_split_groups(graph, halves, points, 3, small), halves
+    )
 
 
 def test_join_split_groups_keeps_groups_of_equal_size():
