@@ -300,7 +300,7 @@ def graph_clusters(
     The candidates are ``settings.n_kmeans_init`` single k-means runs on
     each of several layouts of the graph (:func:`layout_partitions`),
     k-means on the codes themselves, and the graph's connected components
-    when there are exactly ``n_clusters`` of them; :func:`best_partition`
+    when there are exactly ``n_clusters`` of them; :func:`best_candidate`
     chooses, and :func:`join_split_groups` mends the choice where it keeps
     one group in two clusters.
     """
@@ -359,13 +359,13 @@ def layout_partitions(
             yield kmeans.fit_predict(layout), layout
 
 
-def best_partition(
+def best_candidate(
     graph: sp.spmatrix,
     candidates: list[np.ndarray],
     n_clusters: int,
     resolution: float = 1.0,
-) -> np.ndarray:
-    """The candidate partition of ``graph`` to start from.
+) -> int:
+    """The index of the candidate partition of ``graph`` to start from.
 
     A partition into ``n_clusters`` groups that no edge joins (the cut
     weight at most ``_SEPARATE_TOLERANCE`` of the total) is taken first:
@@ -379,16 +379,6 @@ def best_partition(
     splitting a group that holds most of the samples to keeping separate
     small groups apart, even at a resolution below 1.
     """
-    return candidates[best_candidate(graph, candidates, n_clusters, resolution)]
-
-
-def best_candidate(
-    graph: sp.spmatrix,
-    candidates: list[np.ndarray],
-    n_clusters: int,
-    resolution: float = 1.0,
-) -> int:
-    """The index of :func:`best_partition`'s choice among ``candidates``."""
     graph = sp.csr_matrix(graph)
     degree = _degrees(graph)
     total = degree.sum()
@@ -430,35 +420,36 @@ def join_split_groups(
     clusters would make any boundary look dense. Where no pair qualifies
     the partition is returned unchanged, and nothing random is drawn.
     """
-    graph = sp.csr_matrix(graph)
     labels = labels.copy()
+    if n_clusters < 3:
+        # Joining two of two clusters would leave none to split instead.
+        return labels
+    graph = sp.csr_matrix(graph)
     for _ in range(n_clusters):
         density = _joining_density(graph, labels, n_clusters)
         first, second = np.unravel_index(np.argmax(density), density.shape)
-        others = [k for k in range(n_clusters) if k not in (first, second)]
-        if not others:
+        joined = density[first, second]
+        if joined <= 0.0:
             break
         halves = [_bisection(graph, points, labels == k) for k in range(n_clusters)]
         cuts = np.array([cut for cut, _ in halves])
-        finite = cuts[np.isfinite(cuts)]
+        sizes = np.bincount(labels, minlength=n_clusters)
         # A piece smaller than a sample's neighbourhood is crossed by few
         # edges whatever the data: a sparse cut around it is no sign of a
         # second group, so such a bisection is not split off.
-        sizes = np.bincount(labels, minlength=n_clusters)
-        others = [
+        splittable = [
             k
-            for k in others
-            if min(halves[k][1].shape[0], sizes[k] - halves[k][1].shape[0])
+            for k in range(n_clusters)
+            if k not in (first, second)
+            and min(halves[k][1].shape[0], sizes[k] - halves[k][1].shape[0])
             >= settings.n_neighbors
         ]
-        if not others:
+        if not splittable:
             break
-        target = min(others, key=lambda k: cuts[k])
-        joined = density[first, second]
+        target = min(splittable, key=lambda k: cuts[k])
+        interior = np.percentile(cuts[np.isfinite(cuts)], 75)
         if (
-            finite.size == 0
-            or joined <= 0.0
-            or joined < settings.join_ratio * np.percentile(finite, 75)
+            joined < settings.join_ratio * interior
             or cuts[target] > settings.split_ratio * joined
         ):
             break
@@ -475,10 +466,7 @@ def _joining_density(
     The smaller cluster's degree, rather than both or the graph's, makes
     the density of a boundary independent of how large the clusters are.
     """
-    members = sp.csr_matrix(
-        (np.ones(labels.shape[0]), (np.arange(labels.shape[0]), labels)),
-        shape=(labels.shape[0], n_clusters),
-    )
+    members = _membership(labels, n_clusters)
     between = (members.T @ graph @ members).toarray()
     degree = between.sum(axis=1)
     np.fill_diagonal(between, 0.0)
@@ -521,9 +509,14 @@ def _cluster_weights(
     graph: sp.csr_matrix, degree: np.ndarray, labels: np.ndarray, n_clusters: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each cluster's edge weight inside it and its total degree."""
-    members = sp.csr_matrix(
+    members = _membership(labels, n_clusters)
+    inside = (members.T @ graph @ members).diagonal()
+    return inside, members.T @ degree
+
+
+def _membership(labels: np.ndarray, n_clusters: int) -> sp.csr_matrix:
+    """The ``(n, n_clusters)`` 0/1 matrix of each sample's cluster."""
+    return sp.csr_matrix(
         (np.ones(labels.shape[0]), (np.arange(labels.shape[0]), labels)),
         shape=(labels.shape[0], n_clusters),
     )
-    inside = (members.T @ graph @ members).diagonal()
-    return inside, members.T @ degree

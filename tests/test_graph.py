@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from skgmvae._graph import (
     GraphSettings,
-    best_partition,
+    best_candidate,
     embed_graph,
     fuzzy_neighbor_graph,
     graph_clusters,
@@ -130,7 +130,7 @@ def test_graph_clusters_with_input_neighbors_recover_blobs():
     assert adjusted_rand_score(y, _clusters_with_input(X, noisy, 5)) > 0.95
 
 
-def test_best_partition_prefers_one_that_cuts_no_edge():
+def test_best_candidate_prefers_one_that_cuts_no_edge():
     # A large group (a 4 x 4 grid, 24 edges) and two triangles apart from
     # it. Splitting the grid in two and merging the triangles has the
     # higher modularity; keeping the three groups cuts no edge and wins.
@@ -142,11 +142,13 @@ def test_best_partition_prefers_one_that_cuts_no_edge():
     groups = np.array([0] * 16 + [1] * 3 + [2] * 3)
     split = np.array([0] * 8 + [1] * 8 + [2] * 6)
     assert modularity(graph, split, 3) > modularity(graph, groups, 3)
-    chosen = best_partition(graph, [split, groups], 3)
+    candidates = [split, groups]
+    chosen = candidates[best_candidate(graph, candidates, 3)]
     np.testing.assert_array_equal(chosen, groups)
     # Without such a partition, modularity decides.
     other = np.array([0] * 8 + [1] * 7 + [2] * 7)
-    chosen = best_partition(graph, [other, split], 3)
+    candidates = [other, split]
+    chosen = candidates[best_candidate(graph, candidates, 3)]
     np.testing.assert_array_equal(chosen, split)
 
 
