@@ -333,3 +333,38 @@ def test_the_loop_logs_each_named_term(blobs3):
     assert record["loss"] == pytest.approx(
         math.fsum(record[name] for name in names), rel=1e-5
     )
+
+
+def test_balance_term_weighs_a_batch_against_the_earlier_batches():
+    # The batch's own mean would push the lone sample of a cluster of
+    # weight 0.01 out of it (its cluster looks over-represented because it is
+    # in the batch); the running mean starts at p(y), so no cluster is pushed,
+    # then follows the batches, and the term estimates KL(mean q || p).
+    module = GMVAE(2, 3, 2, (8,), "gaussian")
+    prior = torch.tensor([0.9, 0.09, 0.01])
+    module.set_mixture_weights(prior)
+    X = torch.zeros(1000, 2)
+    found = neighbor_draws(
+        nearest_neighbors(np.random.default_rng(0).normal(size=(1000, 2)), 5),
+        torch.device("cpu"),
+    )
+    terms = NeighborTerms(X, found, 0.0, 1.0, torch.Generator().manual_seed(0))
+    counts = torch.tensor([90, 8, 2])
+    q = torch.eye(3).repeat_interleave(counts, dim=0).requires_grad_()
+    (grad,) = torch.autograd.grad(terms._balance(module, q), q)
+    assert grad.abs().max() == 0
+    own_mean = q.mean(0)
+    (own,) = torch.autograd.grad((own_mean * (own_mean / prior).log()).sum(), q)
+    assert own[-1, 2] > own[-1, 0]  # pushes the lone samples out
+    torch.testing.assert_close(terms.marginal, 0.9 * prior + 0.1 * counts / 100)
+
+    data = torch.eye(3).repeat_interleave(torch.tensor([700, 200, 100]), dim=0)
+    order = torch.randperm(1000, generator=torch.Generator().manual_seed(1))
+    for _ in range(10):
+        values = [
+            terms._balance(module, data[order[i : i + 100]])
+            for i in range(0, 1000, 100)
+        ]
+    mean = data.mean(0)
+    kl = (mean * (mean / prior).log()).sum()
+    assert torch.stack(values).mean() == pytest.approx(kl.item(), rel=0.05)
