@@ -55,3 +55,10 @@ def test_tiny_run_writes_its_table(blobs, fast, tmp_path, monkeypatch):
     assert table[2].startswith("| 2 | 3 | 2000 to 200 |")
     kmeans_hits = sum(row["kmeans"] >= 0.95 for row in rows)
     assert f"{kmeans_hits} of 2" in table[2]
+
+
+def test_blobs_kept_means_no_two_blobs_share_a_cluster(blobs):
+    y = np.repeat([0, 1, 2], [50, 10, 5])
+    assert blobs.blobs_kept(y, y)
+    assert blobs.blobs_kept(y, np.where(np.arange(65) == 0, 2, y))  # one stray
+    assert not blobs.blobs_kept(y, np.minimum(y, 1))  # the two small joined
