@@ -287,14 +287,17 @@ class NeighborTerms:
     mixture weights p(y) the warm-up set from the clusters' sizes. Neither
     changes the generative model or its ELBO.
 
-    The balance term compares the batch's q(y | x) with a running mean of
-    q(y | x) over the previous batches (about one epoch's worth), not with
-    the batch's own mean. A batch's own mean is biased against small
-    clusters: a sample of a cluster that holds about one sample per batch
-    always finds its cluster over-represented in its batch, because it is
-    there itself, so the term would push it into a larger cluster at every
-    step. Its gradient is that of the KL between the data's mean q(y | x)
-    and p(y), and its value an estimate of that KL.
+    With ``running_mean``, the balance term compares the batch's q(y | x)
+    with a running mean of q(y | x) over the previous batches (about one
+    epoch's worth), not with the batch's own mean. A batch's own mean is
+    biased against small clusters: a sample of a cluster that holds about
+    one sample per batch always finds its cluster over-represented in its
+    batch, because it is there itself, so the term would push it into a
+    larger cluster at every step. The term's gradient is then that of the
+    KL between the data's mean q(y | x) and p(y), and its value an estimate
+    of that KL. The running mean reacts to a collapse only an epoch late,
+    so where nothing else holds the clusters apart (training on the
+    neighbour terms alone) the batch's own mean is used.
     """
 
     X: torch.Tensor
@@ -302,6 +305,7 @@ class NeighborTerms:
     consistency_weight: float
     balance_weight: float
     generator: torch.Generator
+    running_mean: bool = True
     marginal: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def draw(self, index: torch.Tensor) -> torch.Tensor:
@@ -334,7 +338,12 @@ class NeighborTerms:
 
     def _balance(self, module: GMVAE, q: torch.Tensor) -> torch.Tensor:
         """``sum_y mean_i q(y|x_i) log(m(y) / p(y))``, m the running mean of
-        q(y | x) before this batch; then the batch is added to m."""
+        q(y | x) before this batch, to which the batch is then added; without
+        ``running_mean``, m is the batch's own mean."""
+        if not self.running_mean:
+            q_mean = q.mean(0)
+            log_ratio = torch.log(q_mean.clamp_min(1e-8)) - module.log_prior_y
+            return (q_mean * log_ratio).sum()
         if self.marginal is None:
             self.marginal = module.log_prior_y.exp().detach()
         q_mean = q.mean(0)

@@ -368,3 +368,13 @@ def test_balance_term_weighs_a_batch_against_the_earlier_batches():
     mean = data.mean(0)
     kl = (mean * (mean / prior).log()).sum()
     assert torch.stack(values).mean() == pytest.approx(kl.item(), rel=0.05)
+
+    # The warm-up's neighbour stage takes each batch's own mean.
+    batch_terms = NeighborTerms(
+        X, found, 0.0, 1.0, torch.Generator(), running_mean=False
+    )
+    batch = data[order[:100]]
+    batch_mean = batch.mean(0)
+    own_kl = (batch_mean * (batch_mean / prior).log()).sum()
+    torch.testing.assert_close(batch_terms._balance(module, batch), own_kl)
+    assert batch_terms.marginal is None
