@@ -282,22 +282,10 @@ class NeighborTerms:
     For each sample i of a batch, one of its nearest neighbours j is drawn
     (by ``neighbors.affinity``), and ``consistency_weight * -log sum_k
     q(k|x_i) q(k|x_j)`` rewards giving both the same cluster;
-    ``balance_weight * KL(mean_i q(y|x_i) || p(y))`` keeps that from
-    merging clusters, or from moving samples between clusters against the
-    mixture weights p(y) the warm-up set from the clusters' sizes. Neither
-    changes the generative model or its ELBO.
-
-    With ``running_mean``, the balance term compares the batch's q(y | x)
-    with a running mean of q(y | x) over the previous batches (about one
-    epoch's worth), not with the batch's own mean. A batch's own mean is
-    biased against small clusters: a sample of a cluster that holds about
-    one sample per batch always finds its cluster over-represented in its
-    batch, because it is there itself, so the term would push it into a
-    larger cluster at every step. The term's gradient is then that of the
-    KL between the data's mean q(y | x) and p(y), and its value an estimate
-    of that KL. The running mean reacts to a collapse only an epoch late,
-    so where nothing else holds the clusters apart (training on the
-    neighbour terms alone) the batch's own mean is used.
+    ``balance_weight * KL(mean_i q(y|x_i) || p(y))`` over the batch keeps
+    that from merging clusters, or from moving samples between clusters
+    against the mixture weights p(y) the warm-up set from the clusters'
+    sizes. Neither changes the generative model or its ELBO.
     """
 
     X: torch.Tensor
@@ -305,8 +293,6 @@ class NeighborTerms:
     consistency_weight: float
     balance_weight: float
     generator: torch.Generator
-    running_mean: bool = True
-    marginal: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def draw(self, index: torch.Tensor) -> torch.Tensor:
         """One neighbour of each row in ``index``, drawn by its affinity."""
@@ -332,27 +318,11 @@ class NeighborTerms:
         q_i = torch.softmax(logits, dim=-1)
         q_j = torch.softmax(neighbor_logits, dim=-1)
         agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
-        balance = self._balance(module, q_i)
+        q_mean = q_i.mean(0)
+        log_ratio = torch.log(q_mean.clamp_min(1e-8)) - module.log_prior_y
+        balance = (q_mean * log_ratio).sum()
         consistency = -self.consistency_weight * torch.log(agreement)
         return rows[:batch_size], logits, consistency, self.balance_weight * balance
-
-    def _balance(self, module: GMVAE, q: torch.Tensor) -> torch.Tensor:
-        """``sum_y mean_i q(y|x_i) log(m(y) / p(y))``, m the running mean of
-        q(y | x) before this batch, to which the batch is then added; without
-        ``running_mean``, m is the batch's own mean."""
-        if not self.running_mean:
-            q_mean = q.mean(0)
-            log_ratio = torch.log(q_mean.clamp_min(1e-8)) - module.log_prior_y
-            return (q_mean * log_ratio).sum()
-        if self.marginal is None:
-            self.marginal = module.log_prior_y.exp().detach()
-        q_mean = q.mean(0)
-        log_ratio = torch.log(self.marginal.clamp_min(1e-8)) - module.log_prior_y
-        # Each batch's weight in the running mean: its share of the data, so
-        # the mean spans about one epoch.
-        rate = min(1.0, q.shape[0] / self.X.shape[0])
-        self.marginal = torch.lerp(self.marginal, q_mean.detach(), rate)
-        return (q_mean * log_ratio).sum()
 
 
 @dataclass

@@ -220,11 +220,7 @@ def train_neighbor_terms(ctx: WarmupContext) -> None:
     # Drawn among the code neighbours the input's neighbours confirm: edges
     # the graph start's shared graph also keeps.
     neighbors = neighbor_draws(ctx.code_neighbors, device, ctx.input_neighbors)
-    # Without the ELBO, only the balance term keeps the consistency term from
-    # merging every cluster, and a running mean would react an epoch late.
-    terms = NeighborTerms(
-        ctx.X, neighbors, *ctx.neighbor_weights, ctx.generator, running_mean=False
-    )
+    terms = NeighborTerms(ctx.X, neighbors, *ctx.neighbor_weights, ctx.generator)
     index = torch.arange(ctx.X.shape[0], device=device)
     objective = NeighborObjective(terms, ctx.labels)
     _train_stage(ctx, "neighbors", index, objective, _qy_stage_epochs(ctx))
