@@ -34,14 +34,11 @@ if str(HERE) not in sys.path:  # benchmarks/ is not a package
 
 import bench_env
 import numpy as np
+import run  # the estimators, built as the main benchmark builds them
 import torch
-from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
-from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
-
-from skgmvae import GMVAEClustering
 
 METHODS = ("gmvae", "gmm-full", "kmeans")
 
@@ -67,14 +64,6 @@ def separated_blobs(
         blob_sizes(n_clusters, ratio), centers=np.array(centers), random_state=seed
     )
     return StandardScaler().fit_transform(X), y
-
-
-def cluster(method: str, X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    if method == "gmvae":
-        return GMVAEClustering(n_clusters=n_clusters, random_state=seed).fit(X).labels_
-    if method == "gmm-full":
-        return GaussianMixture(n_clusters, random_state=seed).fit_predict(X)
-    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(X)
 
 
 def blobs_kept(y: np.ndarray, labels: np.ndarray) -> bool:
@@ -110,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--quick", action="store_true", help="run.py's quick GMVAE")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    options = run.parse_args(["--quick"] if args.quick else [])
     rows = []
     for dim in args.dims:
         for n_clusters in args.clusters:
@@ -124,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # empty clusters show in ARI
                     for method in METHODS:
-                        labels = cluster(method, X, n_clusters, seed)
+                        model = run.make_estimator(method, n_clusters, seed, options)
+                        labels = model.fit_predict(X)
                         row[method] = adjusted_rand_score(y, labels)
                         row[f"{method} kept"] = blobs_kept(y, labels)
                 rows.append(row)
@@ -138,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"unequal-blobs-{time.strftime('%Y%m%d-%H%M%S')}"
     report = {"options": vars(args) | {"out": str(args.out)}, "rows": rows}
-    stem.with_suffix(".json").write_text(json.dumps(report | {"environment": env}))
+    report["environment"] = env
+    stem.with_suffix(".json").write_text(json.dumps(report))
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
