@@ -35,6 +35,9 @@ from skgmvae._neighbors import Neighbors
 
 # Seed of the fixed noise vector shared by all samples in the exact ELBO.
 _SCORE_NOISE_SEED = 0
+# The share of the batch's other samples in the balance term's estimate of
+# the data's mean q(y | x); the rest is the running mean (see NeighborTerms).
+_BATCH_SHARE = 0.5
 
 
 @dataclass
@@ -282,10 +285,21 @@ class NeighborTerms:
     For each sample i of a batch, one of its nearest neighbours j is drawn
     (by ``neighbors.affinity``), and ``consistency_weight * -log sum_k
     q(k|x_i) q(k|x_j)`` rewards giving both the same cluster;
-    ``balance_weight * KL(mean_i q(y|x_i) || p(y))`` over the batch keeps
-    that from merging clusters, or from moving samples between clusters
-    against the mixture weights p(y) the warm-up set from the clusters'
-    sizes. Neither changes the generative model or its ELBO.
+    ``balance_weight * KL(mean q(y|x) || p(y))`` keeps that from merging
+    clusters, or from moving samples between clusters against the mixture
+    weights p(y) the warm-up set from the clusters' sizes. Neither changes
+    the generative model or its ELBO.
+
+    The balance term's gradient for sample i is ``log(m_i(y) / p(y))``,
+    where ``m_i`` estimates the data's mean q(y | x) without sample i: half
+    a running mean over the earlier batches (each weighted by its share of
+    the data, so that it spans about one epoch) and half the mean of the
+    batch's other samples. The batch's own mean, sample i included, is
+    biased against small clusters: a cluster with about one sample per
+    batch always looks over-represented to its own members, which the term
+    then pushes into larger clusters at every step. A running mean alone
+    reacts an epoch late, and while only the neighbour terms train, the
+    consistency term can join clusters faster than that.
     """
 
     X: torch.Tensor
@@ -293,6 +307,7 @@ class NeighborTerms:
     consistency_weight: float
     balance_weight: float
     generator: torch.Generator
+    marginal: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def draw(self, index: torch.Tensor) -> torch.Tensor:
         """One neighbour of each row in ``index``, drawn by its affinity."""
@@ -318,11 +333,23 @@ class NeighborTerms:
         q_i = torch.softmax(logits, dim=-1)
         q_j = torch.softmax(neighbor_logits, dim=-1)
         agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
-        q_mean = q_i.mean(0)
-        log_ratio = torch.log(q_mean.clamp_min(1e-8)) - module.log_prior_y
-        balance = (q_mean * log_ratio).sum()
+        balance = self._balance(module, q_i)
         consistency = -self.consistency_weight * torch.log(agreement)
         return rows[:batch_size], logits, consistency, self.balance_weight * balance
+
+    def _balance(self, module: GMVAE, q: torch.Tensor) -> torch.Tensor:
+        """``mean_i sum_y q(y|x_i) log(m_i(y) / p(y))`` for a batch's ``q``,
+        then the batch joins the running mean (see the class)."""
+        if self.marginal is None:
+            self.marginal = module.log_prior_y.exp().detach()
+        batch_size = q.shape[0]
+        q_seen = q.detach()
+        others = (q_seen.sum(0) - q_seen) / max(batch_size - 1, 1)
+        estimate = torch.lerp(self.marginal, others, _BATCH_SHARE)
+        log_ratio = torch.log(estimate.clamp_min(1e-8)) - module.log_prior_y
+        rate = min(1.0, batch_size / self.X.shape[0])
+        self.marginal = torch.lerp(self.marginal, q_seen.mean(0), rate)
+        return (q * log_ratio).sum(-1).mean()
 
 
 @dataclass

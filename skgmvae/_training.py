@@ -117,11 +117,13 @@ class TrainingResult:
     interrupted: bool
 
 
-def make_optimizer(module: GMVAE, learning_rate: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    module: GMVAE, learning_rate: float, eps: float = 1e-8
+) -> torch.optim.Optimizer:
     # The fused kernel updates all parameters in one pass: on CPU about three
     # times faster than the default per-tensor loop, which matters with
     # small batches where the update is a large share of a step.
-    return torch.optim.Adam(module.parameters(), lr=learning_rate, fused=True)
+    return torch.optim.Adam(module.parameters(), lr=learning_rate, eps=eps, fused=True)
 
 
 # -------------------------------------------------------------------- loop

@@ -82,13 +82,20 @@ class WarmupSettings:
     ``n_neighbors`` neighbours per code are searched. q(z | x, y) starts
     with ``posterior_variance_ratio`` times the clusters' mean variance, so
     that the z term starts small instead of dominating the first steps and
-    merging the clusters.
+    merging the clusters. The neighbour stage's Adam has ``neighbor_stage_eps``
+    in place of the usual 1e-8: Adam scales every step to about the learning
+    rate whatever the gradient's size, so where the start already satisfies
+    the neighbour terms, their tiny, noisy gradients would still move all
+    weights at full speed and can wipe out a cluster of a few dozen samples
+    (seen on two-dimensional data); with the larger ``eps``, steps shrink
+    with gradients well below it.
     """
 
     qy_stage_epochs: int = 10
     qy_stage_min_steps: int = 300
     n_neighbors: int = 10
     posterior_variance_ratio: float = 0.1
+    neighbor_stage_eps: float = 1e-4
     start: StartSettings = field(default_factory=StartSettings)
 
 
@@ -223,7 +230,14 @@ def train_neighbor_terms(ctx: WarmupContext) -> None:
     terms = NeighborTerms(ctx.X, neighbors, *ctx.neighbor_weights, ctx.generator)
     index = torch.arange(ctx.X.shape[0], device=device)
     objective = NeighborObjective(terms, ctx.labels)
-    _train_stage(ctx, "neighbors", index, objective, _qy_stage_epochs(ctx))
+    _train_stage(
+        ctx,
+        "neighbors",
+        index,
+        objective,
+        _qy_stage_epochs(ctx),
+        eps=ctx.settings.neighbor_stage_eps,
+    )
     resp = map_chunks(ctx.module.qy_probs, ctx.X)
     set_prior_from_clusters(ctx, resp.double().numpy())
     ctx.neighbors = neighbors
@@ -288,14 +302,20 @@ def _qy_stage_epochs(ctx: WarmupContext) -> int:
 
 
 def _train_stage(
-    ctx: WarmupContext, name: str, data, objective: Objective, n_epochs: int
+    ctx: WarmupContext,
+    name: str,
+    data,
+    objective: Objective,
+    n_epochs: int,
+    eps: float = 1e-8,
 ) -> None:
-    """Train ``objective`` for ``n_epochs`` with a fresh optimizer.
+    """Train ``objective`` for ``n_epochs`` with a fresh Adam (``eps`` its
+    epsilon).
 
     Raises ``KeyboardInterrupt`` again when the training loop was
     interrupted (it has already restored the last completed epoch).
     """
-    state = TrainingState(make_optimizer(ctx.module, ctx.learning_rate))
+    state = TrainingState(make_optimizer(ctx.module, ctx.learning_rate, eps))
     report = epoch_printer(name, n_epochs) if ctx.verbose else None
     result = train(
         ctx.module,

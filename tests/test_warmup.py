@@ -333,3 +333,75 @@ def test_the_loop_logs_each_named_term(blobs3):
     assert record["loss"] == pytest.approx(
         math.fsum(record[name] for name in names), rel=1e-5
     )
+
+
+def _balance_terms(n_rows: int, prior: torch.Tensor) -> tuple[NeighborTerms, GMVAE]:
+    module = GMVAE(2, prior.shape[0], 2, (8,), "gaussian")
+    module.set_mixture_weights(prior)
+    found = neighbor_draws(
+        nearest_neighbors(np.random.default_rng(0).normal(size=(n_rows, 2)), 5),
+        torch.device("cpu"),
+    )
+    X = torch.zeros(n_rows, 2)
+    return NeighborTerms(X, found, 0.0, 1.0, torch.Generator().manual_seed(0)), module
+
+
+def _push_out(grad: torch.Tensor, own: int, largest: int = 0) -> float:
+    # How much more the term's gradient favours leaving cluster ``own`` for
+    # the largest one than staying (in nats, per sample of the batch).
+    return float(grad[own] - grad[largest])
+
+
+def test_balance_term_does_not_push_the_members_of_small_clusters_out():
+    # Data whose cluster sizes equal p(y) (900, 90 and 10 rows, batches of
+    # 100): averaged over batches, the term does not push the members of the
+    # 10-row cluster out (it pulls them in a little, in the batches where a
+    # sample is its cluster's only member). A batch's own mean would push
+    # them out at every step, since each sees its cluster as about twice its
+    # size (itself plus 0.99 others in a batch of 100).
+    prior = torch.tensor([0.9, 0.09, 0.01])
+    terms, module = _balance_terms(1000, prior)
+    data = torch.eye(3).repeat_interleave(torch.tensor([900, 90, 10]), dim=0)
+    generator = torch.Generator().manual_seed(1)
+    pushes, own_mean_pushes = [], []
+    for _ in range(20):
+        order = torch.randperm(1000, generator=generator)
+        for start in range(0, 1000, 100):
+            q = data[order[start : start + 100]].clone().requires_grad_()
+            (grad,) = torch.autograd.grad(terms._balance(module, q), q)
+            mean = q.mean(0)
+            (own,) = torch.autograd.grad((mean * (mean / prior).log()).sum(), q)
+            for row in torch.nonzero(q[:, 2] == 1)[:, 0]:
+                pushes.append(100 * _push_out(grad[row], 2))
+                own_mean_pushes.append(100 * _push_out(own[row], 2))
+    assert -0.3 < np.mean(pushes) < 0.05
+    assert np.mean(own_mean_pushes) > 0.5
+
+
+def test_balance_term_reacts_within_the_batch():
+    # A batch that puts every sample in one of three equal clusters is
+    # pushed out of it at once, before the running mean has seen it: while
+    # only the neighbour terms train, the consistency term would otherwise
+    # join clusters faster than a running mean could follow.
+    terms, module = _balance_terms(1000, torch.full((3,), 1 / 3))
+    q = torch.zeros(100, 3)
+    q[:, 0] = 1
+    q.requires_grad_()
+    (grad,) = torch.autograd.grad(terms._balance(module, q), q)
+    assert _push_out(grad[0], 0, largest=1) > 0
+    torch.testing.assert_close(terms.marginal, torch.tensor([0.4, 0.3, 0.3]))
+
+
+def test_balance_term_estimates_the_kl_of_the_mean_to_the_prior():
+    prior = torch.tensor([0.9, 0.09, 0.01])
+    terms, module = _balance_terms(1000, prior)
+    data = torch.eye(3).repeat_interleave(torch.tensor([700, 200, 100]), dim=0)
+    order = torch.randperm(1000, generator=torch.Generator().manual_seed(1))
+    for _ in range(10):
+        values = [
+            terms._balance(module, data[order[i : i + 100]])
+            for i in range(0, 1000, 100)
+        ]
+    mean = data.mean(0)
+    kl = (mean * (mean / prior).log()).sum()
+    assert torch.stack(values).mean() == pytest.approx(kl.item(), rel=0.05)
