@@ -3,13 +3,15 @@ benchmark scripts.
 
 The benchmark scripts import this module (and ``bench_report.py`` its
 Markdown lines), so that every result file describes the machine and reads
-resident memory the same way; ``peers.py``, ``semisupervised.py`` and
-``stages.py`` write their runs through :class:`RunLog`. Nothing here fits a
+resident memory the same way; ``peers.py``, ``semisupervised.py``,
+``stages.py`` and ``unequal_blobs.py`` write their runs through
+:class:`RunLog`. Nothing here fits a
 model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
@@ -22,7 +24,7 @@ import shlex
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,26 @@ def command_line(script: str, argv: Sequence[str] | None = None) -> str:
     """
     args = sys.argv[1:] if argv is None else argv
     return shlex.join(["python", f"benchmarks/{script}", *args])
+
+
+@contextlib.contextmanager
+def limited_threads(n: int) -> Iterator[int]:
+    """Hold torch, BLAS and OpenMP at ``n`` threads, then restore torch's.
+
+    A ``--threads 1`` run must hold scikit-learn's baselines (k-means and
+    Gaussian mixtures run on BLAS and OpenMP) as well as torch, or runs side
+    by side spin-wait on each other's cores.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield n
+    finally:
+        torch.set_num_threads(previous)
 
 
 class RunLog:

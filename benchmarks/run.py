@@ -66,7 +66,6 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits
 
 from skgmvae import GMVAEClustering
 from skgmvae._threads import thread_limit  # the estimator's own thread rule
@@ -378,14 +377,8 @@ def _threads_for_run(options: Options) -> Iterator[int]:
     if options.threads is not None:  # already in force, from main
         yield options.threads
         return
-    n = thread_limit(check_idle=True)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield n
-    finally:
-        torch.set_num_threads(previous)
+    with bench_env.limited_threads(thread_limit(check_idle=True)) as n:
+        yield n
 
 
 def run_one(
@@ -654,13 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     if options.threads is None:
         return run_benchmark(options)
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(options.threads)
-    try:
-        with threadpool_limits(limits=options.threads):
-            return run_benchmark(options)
-    finally:
-        torch.set_num_threads(torch_threads)
+    with bench_env.limited_threads(options.threads):
+        return run_benchmark(options)
 
 
 def run_benchmark(options: Options) -> int:

@@ -16,15 +16,14 @@ joining another, 0.9996 for 20 samples among 5,000::
     python benchmarks/unequal_blobs.py --seeds 10 --threads 1
     python benchmarks/unequal_blobs.py --dims 2 --clusters 10 --seeds 3
 
-Results go to ``benchmarks/results/unequal-blobs-<time>.json`` and ``.md``.
+Results go to ``benchmarks/results/unequal_blobs/unequal_blobs.json`` (each
+fit as it ends) and ``.md`` (the table), or to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -35,7 +34,6 @@ if str(HERE) not in sys.path:  # benchmarks/ is not a package
 import bench_env
 import numpy as np
 import run  # the estimators, built as the main benchmark builds them
-import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
@@ -72,7 +70,7 @@ def blobs_kept(y: np.ndarray, labels: np.ndarray) -> bool:
     return len(set(majority)) == len(majority)
 
 
-def summary_lines(rows: list[dict]) -> list[str]:
+def summary_lines(rows: list[dict], ratio: float) -> list[str]:
     """One markdown row per (dimension, K): seeds at ARI >= 0.95, worst ARI,
     seeds that keep every blob."""
     header = "| dim | K | sizes | " + " | ".join(
@@ -81,7 +79,8 @@ def summary_lines(rows: list[dict]) -> list[str]:
     lines = [header + " |", "| " + " | ".join(["---"] * (3 + 3 * len(METHODS))) + " |"]
     for key in dict.fromkeys((row["dim"], row["K"]) for row in rows):
         group = [row for row in rows if (row["dim"], row["K"]) == key]
-        cells = [str(key[0]), str(key[1]), group[0]["sizes"]]
+        sizes = blob_sizes(key[1], ratio)
+        cells = [str(key[0]), str(key[1]), f"{sizes[0]} to {sizes[-1]}"]
         for method in METHODS:
             aris = np.array([row[method] for row in group])
             kept = sum(row[f"{method} kept"] for row in group)
@@ -98,43 +97,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratio", type=float, default=100.0)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="run.py's quick GMVAE")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     options = run.parse_args(["--quick"] if args.quick else [])
-    rows = []
+    log = bench_env.RunLog("unequal_blobs.py", argv, args.out)
+    if args.threads is None:
+        fit_grid(args, options, log)
+    else:
+        with bench_env.limited_threads(args.threads):
+            fit_grid(args, options, log)
+    log.finish("\n".join(summary_lines(log.records, args.ratio)))
+    return 0
+
+
+def fit_grid(
+    args: argparse.Namespace, options: run.Options, log: bench_env.RunLog
+) -> None:
+    """Fit every method on every (dimension, K, seed) data set; one record each."""
     for dim in args.dims:
         for n_clusters in args.clusters:
-            sizes = blob_sizes(n_clusters, args.ratio)
             for seed in range(args.seeds):
                 X, y = separated_blobs(dim, n_clusters, args.ratio, seed)
-                row = {"dim": dim, "K": n_clusters, "seed": seed}
-                row["sizes"] = f"{sizes[0]} to {sizes[-1]}"
+                record = {"dim": dim, "K": n_clusters, "seed": seed}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # empty clusters show in ARI
                     for method in METHODS:
                         model = run.make_estimator(method, n_clusters, seed, options)
                         labels = model.fit_predict(X)
-                        row[method] = adjusted_rand_score(y, labels)
-                        row[f"{method} kept"] = blobs_kept(y, labels)
-                rows.append(row)
-                scores = "  ".join(
-                    f"{m} {row[m]:.4f}{'' if row[f'{m} kept'] else ' (merged)'}"
-                    for m in METHODS
-                )
-                print(f"dim {dim} K {n_clusters} seed {seed}: {scores}", flush=True)
-    lines = summary_lines(rows)
-    env = bench_env.environment_info(bench_env.command_line("unequal_blobs.py", argv))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"unequal-blobs-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = {"options": vars(args) | {"out": str(args.out)}, "rows": rows}
-    report["environment"] = env
-    stem.with_suffix(".json").write_text(json.dumps(report))
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+                        record[method] = adjusted_rand_score(y, labels)
+                        record[f"{method} kept"] = blobs_kept(y, labels)
+                log.add(record)
 
 
 if __name__ == "__main__":
