@@ -307,15 +307,15 @@ def _train_stage(
     data,
     objective: Objective,
     n_epochs: int,
-    eps: float = 1e-8,
+    **adam_options: float,
 ) -> None:
-    """Train ``objective`` for ``n_epochs`` with a fresh Adam (``eps`` its
-    epsilon).
+    """Train ``objective`` for ``n_epochs`` with a fresh Adam (given
+    ``adam_options``, such as ``eps``).
 
     Raises ``KeyboardInterrupt`` again when the training loop was
     interrupted (it has already restored the last completed epoch).
     """
-    state = TrainingState(make_optimizer(ctx.module, ctx.learning_rate, eps))
+    state = TrainingState(make_optimizer(ctx.module, ctx.learning_rate, **adam_options))
     report = epoch_printer(name, n_epochs) if ctx.verbose else None
     result = train(
         ctx.module,
