@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import cg
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, cg, eigsh
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
@@ -43,6 +43,11 @@ _EDGE_QUANTUM = 256
 # A partition whose cut is at most this fraction of the graph's weight cuts
 # no edge: the margin is for rounding in the sparse sums.
 _SEPARATE_TOLERANCE = 1e-6
+# Weight of the uniform graph that regularizes _fiedler_vector, as a share
+# of the mean degree: enough to give samples without edges in a cluster a
+# place in the order, little enough to leave the cluster's own edges to
+# decide it.
+_WEAK_SHARE = 0.01
 
 
 def fuzzy_neighbor_graph(distances: np.ndarray, indices: np.ndarray) -> sp.coo_matrix:
@@ -305,31 +310,26 @@ def graph_clusters(
     one group in two clusters.
     """
     graph = neighbor_graph(code_neighbors, input_neighbors)
-    candidates, points = [], []
-    for labels, layout in layout_partitions(
-        graph,
-        codes,
-        n_clusters,
-        settings,
-        random_state=random_state,
-        generator=generator,
-    ):
-        candidates.append(labels)
-        points.append(layout)
+    candidates = list(
+        layout_partitions(
+            graph,
+            codes,
+            n_clusters,
+            settings,
+            random_state=random_state,
+            generator=generator,
+        )
+    )
     candidates.append(
         KMeans(
             n_clusters, n_init=settings.n_kmeans_init, random_state=random_state
         ).fit_predict(codes)
     )
-    points.append(codes)
     n_found, components = connected_components(graph, directed=False)
     if n_found == n_clusters:
         candidates.append(components)
-        points.append(codes)
     chosen = best_candidate(graph, candidates, n_clusters, settings.resolution)
-    return join_split_groups(
-        graph, candidates[chosen], points[chosen], n_clusters, settings
-    )
+    return join_split_groups(graph, candidates[chosen], n_clusters, settings)
 
 
 def layout_partitions(
@@ -340,8 +340,8 @@ def layout_partitions(
     *,
     random_state: np.random.RandomState,
     generator: torch.Generator,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Single k-means runs on layouts of ``graph``: each partition and its layout.
+) -> Iterator[np.ndarray]:
+    """The partitions of single k-means runs on layouts of ``graph``.
 
     The layouts (as many, and as long, as ``settings.layout_lengths`` gives
     for the graph's size) have ``n_clusters`` dimensions and start from the
@@ -356,7 +356,7 @@ def layout_partitions(
         layout = embed_graph(graph, init, n_epochs=n_epochs, generator=generator)
         for _ in range(settings.n_kmeans_init):
             kmeans = KMeans(n_clusters, n_init=1, random_state=random_state)
-            yield kmeans.fit_predict(layout), layout
+            yield kmeans.fit_predict(layout)
 
 
 def best_candidate(
@@ -396,7 +396,6 @@ def best_candidate(
 def join_split_groups(
     graph: sp.spmatrix,
     labels: np.ndarray,
-    points: np.ndarray,
     n_clusters: int,
     settings: GraphSettings,
 ) -> np.ndarray:
@@ -408,8 +407,8 @@ def join_split_groups(
     for the clusters' weight, as a cut through the middle of any cluster;
     a boundary between two classes is crossed by far fewer.
 
-    Each cluster is bisected by 2-means on its ``points``
-    (:func:`_bisection`). The two clusters most densely joined
+    Each cluster is cut where its own subgraph is sparsest along its
+    Fiedler vector (:func:`_bisection`). The two clusters most densely joined
     (:func:`_joining_density`) are merged, and of the other clusters the
     one with the sparsest bisection is split in two in their place, while
     the pair's density is at least ``settings.join_ratio`` times the
@@ -431,18 +430,18 @@ def join_split_groups(
         joined = density[first, second]
         if joined <= 0.0:
             break
-        halves = [_bisection(graph, points, labels == k) for k in range(n_clusters)]
+        halves = [
+            _bisection(graph, labels == k, settings.n_neighbors)
+            for k in range(n_clusters)
+        ]
         cuts = np.array([cut for cut, _ in halves])
-        sizes = np.bincount(labels, minlength=n_clusters)
         # A piece smaller than a sample's neighbourhood is crossed by few
         # edges whatever the data: a sparse cut around it is no sign of a
-        # second group, so such a bisection is not split off.
+        # second group, so _bisection never cuts one off (infinite cut).
         splittable = [
             k
             for k in range(n_clusters)
-            if k not in (first, second)
-            and min(halves[k][1].shape[0], sizes[k] - halves[k][1].shape[0])
-            >= settings.n_neighbors
+            if k not in (first, second) and np.isfinite(cuts[k])
         ]
         if not splittable:
             break
@@ -475,30 +474,85 @@ def _joining_density(
 
 
 def _bisection(
-    graph: sp.csr_matrix, points: np.ndarray, members: np.ndarray
+    graph: sp.csr_matrix, members: np.ndarray, min_size: int
 ) -> tuple[float, np.ndarray]:
-    """The density of a cut through a cluster, and the samples on one side.
+    """The density of the sparsest cut through a cluster, and one side of it.
 
-    The cluster's ``points`` are split by 2-means started from its two
-    extremes along their principal axis, which needs no random draws; the
-    density is :func:`_joining_density` of the two halves in the
-    cluster's own subgraph (infinite when a half is empty).
+    The cluster's own subgraph is ordered along its Fiedler vector
+    (:func:`_fiedler_vector`), and of the cuts between the first samples in
+    that order and the rest that leave at least ``min_size`` samples on
+    each side, the one of lowest density is taken: the edge weight across
+    over the smaller side's degree, as in :func:`_joining_density` (the
+    sweep cut of spectral partitioning; Shi and Malik, 2000). It follows
+    the graph itself, where 2-means on the cluster's layout can cut a
+    cluster that holds two classes across both. The side returned is the
+    one without the cluster's first sample. Infinite density and no
+    samples where no such cut exists.
     """
     index = np.flatnonzero(members)
-    if index.shape[0] < 2:
+    n_members = index.shape[0]
+    min_size = max(min_size, 1)
+    if n_members < max(2 * min_size, 3):
         return np.inf, index[:0]
-    own = np.asarray(points[index], dtype=np.float64)
-    centred = own - own.mean(axis=0)
-    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
-    along = centred @ axis
-    ends = own[[along.argmin(), along.argmax()]]
-    if np.array_equal(ends[0], ends[1]):
+    sub = sp.csr_matrix(graph[index][:, index])
+    degree = _degrees(sub)
+    fiedler = _fiedler_vector(sub, degree)
+    if fiedler is None:
         return np.inf, index[:0]
-    side = KMeans(2, init=ends, n_init=1).fit_predict(own)
-    if side.min() == side.max():
+    order = np.argsort(fiedler, kind="stable")
+    ordered = sub[order][:, order]
+    # Cutting after position i: the first i + 1 samples' degree, less twice
+    # the weight among them, crosses the cut.
+    among = np.asarray(sp.tril(ordered, k=-1).sum(axis=1)).ravel()
+    cut = np.maximum(np.cumsum(degree[order] - 2.0 * among)[:-1], 0.0)
+    volume = np.cumsum(degree[order])[:-1]
+    smaller = np.minimum(volume, degree.sum() - volume)
+    density = np.divide(
+        cut, smaller, out=np.full(n_members - 1, np.inf), where=smaller > 0
+    )
+    density[: min_size - 1] = np.inf
+    density[n_members - min_size :] = np.inf
+    best = int(np.argmin(density))
+    if not np.isfinite(density[best]):
         return np.inf, index[:0]
-    density = _joining_density(graph[index][:, index], side, 2)[0, 1]
-    return float(density), index[side == 1]
+    first, rest = order[: best + 1], order[best + 1 :]
+    side = rest if (first == 0).any() else first
+    return float(density[best]), np.sort(index[side])
+
+
+def _fiedler_vector(sub: sp.csr_matrix, degree: np.ndarray) -> np.ndarray | None:
+    """The Fiedler vector of the subgraph ``sub`` (of degrees ``degree``).
+
+    The second eigenvector of the normalized adjacency, scaled by the
+    inverse square root of the degrees. A weak edge between every two
+    samples (``_WEAK_SHARE`` of the mean degree spread evenly, as in the
+    regularized spectral clustering of Amini et al., 2013) keeps samples
+    with few or no edges inside the cluster from deciding the order. The
+    leading eigenvector is known and projected out, so ARPACK looks for
+    one, from a fixed start: no random draw. None where ARPACK finds none.
+    """
+    n_samples = sub.shape[0]
+    weak = max(_WEAK_SHARE * degree.mean(), np.finfo(np.float64).tiny) / n_samples
+    scale = 1.0 / np.sqrt(degree + weak * n_samples)
+    leading = 1.0 / scale
+    leading /= np.linalg.norm(leading)
+
+    def product(x: np.ndarray) -> np.ndarray:
+        x = np.ravel(x)
+        x = x - leading * (leading @ x)
+        y = scale * x
+        y = scale * (sub @ y + weak * y.sum())
+        return y - leading * (leading @ y)
+
+    operator = LinearOperator((n_samples, n_samples), matvec=product, dtype=np.float64)
+    start = np.linspace(-1.0, 1.0, n_samples)
+    try:
+        _, vectors = eigsh(operator, k=1, which="LA", v0=start, tol=1e-6)
+    except ArpackNoConvergence as stopped:
+        if stopped.eigenvectors.shape[1] == 0:
+            return None
+        vectors = stopped.eigenvectors
+    return vectors[:, 0] * scale
 
 
 def _degrees(graph: sp.csr_matrix) -> np.ndarray:

@@ -10,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from skgmvae._graph import (
     GraphSettings,
+    _bisection,
     best_candidate,
     embed_graph,
     fuzzy_neighbor_graph,
@@ -169,7 +170,7 @@ def test_small_graphs_get_more_and_shorter_layouts():
 
 def _grid_and_cliques():
     """A 10 x 10 grid (one large group) beside two 12-cliques joined by a
-    light edge, with the positions of the nodes."""
+    light edge."""
     grid = [(r * 10 + c, r * 10 + c + 1, 1) for r in range(10) for c in range(9)]
     grid += [(r * 10 + c, r * 10 + c + 10, 1) for r in range(9) for c in range(10)]
     cliques = [
@@ -178,28 +179,22 @@ def _grid_and_cliques():
         for a in range(12)
         for b in range(a + 1, 12)
     ]
-    graph = _symmetric(124, grid + cliques + [(111, 112, 0.1)])
-    points = np.array([(r, c) for r in range(10) for c in range(10)], float)
-    points = np.vstack([points, [[20, 0]] * 12, [[20, 3]] * 12])
-    points += np.random.RandomState(0).normal(scale=0.1, size=points.shape)
-    return graph, points
+    return _symmetric(124, grid + cliques + [(111, 112, 0.1)])
 
 
 def test_join_split_groups_joins_a_large_group_cut_in_two():
-    graph, points = _grid_and_cliques()
+    graph = _grid_and_cliques()
     groups = np.array([0] * 100 + [1] * 12 + [2] * 12)
     # The grid's left and right halves apart, the two cliques together.
     halves = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1] * 10 + [2] * 24)
-    mended = join_split_groups(graph, halves, points, 3, GraphSettings())
+    mended = join_split_groups(graph, halves, 3, GraphSettings())
     assert adjusted_rand_score(groups, mended) == 1.0
     # The partition of the groups themselves is kept as it is.
-    kept = join_split_groups(graph, groups, points, 3, GraphSettings())
+    kept = join_split_groups(graph, groups, 3, GraphSettings())
     np.testing.assert_array_equal(kept, groups)
     # Cliques smaller than a neighbourhood are not split from each other.
     small = GraphSettings(n_neighbors=13)
-    np.testing.assert_array_equal(
-        join_split_groups(graph, halves, points, 3, small), halves
-    )
+    np.testing.assert_array_equal(join_split_groups(graph, halves, 3, small), halves)
 
 
 def test_join_split_groups_keeps_groups_of_equal_size():
@@ -209,6 +204,45 @@ def test_join_split_groups_keeps_groups_of_equal_size():
     # Only two clusters: nothing else to split.
     two = (y > 0).astype(int)
     np.testing.assert_array_equal(
-        join_split_groups(graph, two, X, 2, GraphSettings()), two
+        join_split_groups(graph, two, 2, GraphSettings()), two
     )
-    np.testing.assert_array_equal(join_split_groups(graph, y, X, 3, GraphSettings()), y)
+    np.testing.assert_array_equal(join_split_groups(graph, y, 3, GraphSettings()), y)
+
+
+def test_bisection_cuts_a_cluster_where_its_subgraph_is_sparsest():
+    graph = _grid_and_cliques().tocsr()
+    both_cliques = np.arange(124) >= 100
+    density, side = _bisection(graph, both_cliques, 10)
+    # The light edge between the cliques (0.1) over one clique's degree.
+    np.testing.assert_allclose(density, 0.1 / (12 * 11 + 0.1))
+    # The side without the cluster's first sample (100): the second clique.
+    np.testing.assert_array_equal(side, np.arange(112, 124))
+    # The grid has no sparse cut: every straight cut crosses 10 edges.
+    grid_density, grid_side = _bisection(graph, np.arange(124) < 100, 10)
+    assert grid_density > 10 * density
+    assert 10 <= grid_side.shape[0] <= 90
+
+
+def test_bisection_leaves_pieces_of_at_least_min_size():
+    graph = _grid_and_cliques().tocsr()
+    both_cliques = np.arange(124) >= 100
+    # Each clique has 12 samples: with 13 at least, the cut must go
+    # through a clique, far denser than the light edge.
+    density, side = _bisection(graph, both_cliques, 13)
+    assert np.isinf(density) and side.shape[0] == 0
+    density, side = _bisection(graph, both_cliques, 12)
+    assert density < 1e-3 and side.shape[0] == 12
+
+
+def test_bisection_with_samples_that_have_no_edge_in_the_cluster():
+    # Two 12-cliques with a light edge, plus five samples whose only edges
+    # leave the cluster: the Fiedler vector stays defined and the cut
+    # still runs between the cliques.
+    graph = _grid_and_cliques().tolil()
+    for sample in range(5):
+        graph[sample, 105] = graph[105, sample] = 0.0
+    members = np.arange(124) >= 100
+    members[:5] = True
+    density, side = _bisection(graph.tocsr(), members, 10)
+    assert density < 0.01
+    assert set(range(112, 124)) <= set(side) or set(range(100, 112)) <= set(side)
