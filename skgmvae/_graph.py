@@ -48,6 +48,10 @@ _SEPARATE_TOLERANCE = 1e-6
 # place in the order, little enough to leave the cluster's own edges to
 # decide it.
 _WEAK_SHARE = 0.01
+# A cap on ARPACK's restarts for that vector (its default grows with the
+# cluster's size): where the spectrum is too flat to converge within it,
+# the cluster has no clear cut anyway.
+_ARPACK_RESTARTS = 300
 
 
 def fuzzy_neighbor_graph(distances: np.ndarray, indices: np.ndarray) -> sp.coo_matrix:
@@ -529,7 +533,8 @@ def _fiedler_vector(sub: sp.csr_matrix, degree: np.ndarray) -> np.ndarray | None
     regularized spectral clustering of Amini et al., 2013) keeps samples
     with few or no edges inside the cluster from deciding the order. The
     leading eigenvector is known and projected out, so ARPACK looks for
-    one, from a fixed start: no random draw. None where ARPACK finds none.
+    one, from a fixed start: no random draw. None where ARPACK finds none
+    within ``_ARPACK_RESTARTS`` restarts.
     """
     n_samples = sub.shape[0]
     weak = max(_WEAK_SHARE * degree.mean(), np.finfo(np.float64).tiny) / n_samples
@@ -547,7 +552,9 @@ def _fiedler_vector(sub: sp.csr_matrix, degree: np.ndarray) -> np.ndarray | None
     operator = LinearOperator((n_samples, n_samples), matvec=product, dtype=np.float64)
     start = np.linspace(-1.0, 1.0, n_samples)
     try:
-        _, vectors = eigsh(operator, k=1, which="LA", v0=start, tol=1e-6)
+        _, vectors = eigsh(
+            operator, k=1, which="LA", v0=start, tol=1e-6, maxiter=_ARPACK_RESTARTS
+        )
     except ArpackNoConvergence as stopped:
         if stopped.eigenvectors.shape[1] == 0:
             return None
