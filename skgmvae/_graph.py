@@ -428,17 +428,18 @@ def join_split_groups(
         # Joining two of two clusters would leave none to split instead.
         return labels
     graph = sp.csr_matrix(graph)
+    # Each cluster's cut, kept between rounds: a move changes three clusters.
+    halves: dict[int, tuple[float, np.ndarray]] = {}
     for _ in range(n_clusters):
         density = _joining_density(graph, labels, n_clusters)
         first, second = np.unravel_index(np.argmax(density), density.shape)
         joined = density[first, second]
         if joined <= 0.0:
             break
-        halves = [
-            _bisection(graph, labels == k, settings.n_neighbors)
-            for k in range(n_clusters)
-        ]
-        cuts = np.array([cut for cut, _ in halves])
+        for k in range(n_clusters):
+            if k not in halves:
+                halves[k] = _bisection(graph, labels == k, settings.n_neighbors)
+        cuts = np.array([halves[k][0] for k in range(n_clusters)])
         # A piece smaller than a sample's neighbourhood is crossed by few
         # edges whatever the data: a sparse cut around it is no sign of a
         # second group, so _bisection never cuts one off (infinite cut).
@@ -458,6 +459,8 @@ def join_split_groups(
             break
         labels[labels == second] = first
         labels[halves[target][1]] = second
+        for k in (first, second, target):
+            del halves[k]
     return labels
 
 
