@@ -27,6 +27,8 @@ CPUs tested (see *Reproducibility* in the practical guide):
 4. **No thread-split reductions where they matter**: means over many
    samples in numpy, and the prior's mixing in the loss as a broadcast sum
    rather than a product reduced over the batch.
+5. **Softmax through the log-softmax** (:func:`skgmvae._distributions.softmax`):
+   torch's softmax backward depends on the thread split on AVX2 CPUs.
 """
 
 from __future__ import annotations

@@ -45,6 +45,18 @@ def kl_normal_normal(
     ).sum(-1)
 
 
+def softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``softmax(logits)`` over the last axis, as ``exp(log_softmax(logits))``.
+
+    The same values as ``torch.softmax`` to rounding, but a gradient that
+    does not depend on the number of threads: torch's CPU kernel for the
+    softmax's backward pass rounds differently for rows that are not whole
+    SIMD vectors (K = 10 on AVX2) depending on how the batch is split
+    between threads, while the log-softmax's backward does not.
+    """
+    return F.log_softmax(logits, dim=-1).exp()
+
+
 def kl_categorical_uniform(logits: torch.Tensor) -> torch.Tensor:
     """KL(Categorical(softmax(logits)) || Uniform(K)) for K = ``logits.shape[-1]``."""
     log_q = F.log_softmax(logits, dim=-1)
@@ -87,7 +99,7 @@ def gumbel_softmax(
     noise = sample_gumbel(
         logits.shape, generator=generator, device=logits.device, dtype=logits.dtype
     )
-    y_soft = F.softmax((logits + noise) / temperature, dim=-1)
+    y_soft = softmax((logits + noise) / temperature)
     if not hard:
         return y_soft
     index = y_soft.argmax(dim=-1, keepdim=True)

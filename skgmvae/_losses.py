@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from skgmvae._distributions import gumbel_softmax, kl_categorical, log_normal
+from skgmvae._distributions import (
+    gumbel_softmax,
+    kl_categorical,
+    log_normal,
+    softmax,
+)
 from skgmvae._module import GMVAE, Categorical
 from skgmvae._neighbors import Neighbors
 
@@ -127,7 +132,7 @@ def negative_elbo(
             z, _mix(y, prior_loc), _mix(y, prior_logvar)
         )
     else:
-        qy = F.softmax(logits, dim=-1)
+        qy = softmax(logits)
         if known is not None:
             qy = _observe(qy, known, observed_y)
         loc, logvar = module.qz_params_all(x)
@@ -204,7 +209,7 @@ def exact_negative_elbo(
     clusters' reconstruction and z terms.
     """
     logits = module.qy_logits(x)
-    qy = F.softmax(logits, dim=-1)
+    qy = softmax(logits)
     if module.conditional_encoder:
         rec, kl_z = _likely_cluster_terms(module, x, eps, qy)
     else:
@@ -330,8 +335,8 @@ class NeighborTerms:
         rows = self.X.index_select(0, torch.cat([index, self.draw(index)]))
         batch_size = index.shape[0]
         logits, neighbor_logits = module.qy_logits(rows).split(batch_size)
-        q_i = torch.softmax(logits, dim=-1)
-        q_j = torch.softmax(neighbor_logits, dim=-1)
+        q_i = softmax(logits)
+        q_j = softmax(neighbor_logits)
         agreement = (q_i * q_j).sum(-1).clamp_min(1e-8)
         balance = self._balance(module, q_i)
         consistency = -self.consistency_weight * torch.log(agreement)

@@ -28,6 +28,7 @@ from torch import nn
 from skgmvae._distributions import (
     log_bernoulli_with_logits,
     log_normal,
+    softmax,
 )
 
 Likelihood = Literal["bernoulli", "gaussian"]
@@ -167,7 +168,7 @@ class GMVAE(nn.Module):
 
     def qy_probs(self, x: torch.Tensor) -> torch.Tensor:
         """Cluster probabilities q(y | x), shape ``(batch, K)``."""
-        return torch.softmax(self.qy_logits(x), dim=-1)
+        return softmax(self.qy_logits(x))
 
     def qz_params(
         self, x: torch.Tensor, y: torch.Tensor
@@ -284,7 +285,7 @@ class GMVAE(nn.Module):
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean E_q[z | x] = sum_k q(k | x) m(x, k), shape ``(batch, D)``."""
-        qy = F.softmax(self.qy_logits(x), dim=-1)
+        qy = softmax(self.qy_logits(x))
         loc, _ = self.qz_params_all(x)
         return (qy.unsqueeze(-1) * loc).sum(1)
 

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 import skgmvae._threads as threads_module
 from skgmvae import GMVAEClustering
 from skgmvae._determinism import single_threaded_numerics, strict_mkl
+from skgmvae._distributions import softmax
 from skgmvae._graph import embed_graph, fuzzy_neighbor_graph
 from skgmvae._neighbors import nearest_neighbors
 from skgmvae._training import batch_bounds
@@ -78,6 +79,23 @@ def test_small_data_has_full_batches_and_a_remainder(n_samples, batch_size):
     assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
     assert sizes[:-1] == [batch_size] * (len(sizes) - 1)
     assert 0 < sizes[-1] <= batch_size
+
+
+@pytest.mark.parametrize("n_categories", [3, 10, 17, 33])
+def test_softmax_gradient_does_not_depend_on_threads(two_threads, n_categories):
+    # torch.softmax's backward kernel differs on 1 and 2 threads on AVX2
+    # CPUs when K is not a whole number of vectors (K = 10 on an AMD EPYC).
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(512, n_categories, generator=g)
+    weights = torch.randn(512, n_categories, generator=g)
+    grads = []
+    for n_threads in (1, 2):
+        torch.set_num_threads(n_threads)
+        x = logits.clone().requires_grad_()
+        (softmax(x) * weights).sum().backward()
+        grads.append(x.grad)
+    assert torch.equal(*grads)
+    torch.testing.assert_close(softmax(logits), torch.softmax(logits, dim=-1))
 
 
 def test_single_threaded_numerics_leaves_torch_threads_alone(two_threads):
