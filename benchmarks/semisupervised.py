@@ -63,7 +63,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "../shared/data beside the repository if it exists)",
     )
     parser.add_argument("--precision", default="float32")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit torch, BLAS and OpenMP to this many threads",
+    )
     parser.add_argument("--out", default=None)
     return parser.parse_args(argv)
 
@@ -135,8 +140,16 @@ def run_one(name, method, n_labels, seed, train, test, precision) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if not args.threads:
+        run_all(args, argv)
+        return
+    # torch, BLAS and OpenMP: LabelSpreading's products run on BLAS.
+    with bench_env.limited_threads(args.threads):
+        run_all(args, argv)
+
+
+def run_all(args: argparse.Namespace, argv) -> None:
+    """Every data set, label count, method and seed; the log's outputs."""
     log = bench_env.RunLog("semisupervised.py", argv, args.out)
     for name in args.datasets:
         train, test = split(name, *load_dataset(name, data_dir=args.data_dir))
