@@ -110,7 +110,32 @@ def new_module(
             conditional_encoder=settings.conditional_encoder,
         )
     module.reset_parameters(make_generator(rng, torch.device("cpu")))
+    scaling = input_scaling(data.X) if data.likelihood == "gaussian" else None
+    if scaling is not None:
+        module.set_input_scaling(*(torch.from_numpy(a) for a in scaling))
     return module.to(data.device)
+
+
+# Features whose root mean square stays below this are on the scale the
+# networks are initialised for, and are passed as they are.
+_INPUT_SCALE_LIMIT = 10.0
+
+
+def input_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each feature's mean, and its standard deviation but at least 1, when
+    some feature's root mean square exceeds ``_INPUT_SCALE_LIMIT``.
+
+    None for data already on about the scale of standardised data, whose
+    fits then stay exactly what they were without the scaling. The scale
+    only ever shrinks a feature: a (nearly) constant one is centred, not
+    divided by a standard deviation that float32 may round to zero.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if np.sqrt(np.mean(X**2, axis=0)).max() <= _INPUT_SCALE_LIMIT:
+        return None
+    shift = X.mean(axis=0)
+    scale = np.maximum(X.std(axis=0), 1.0)
+    return shift.astype(np.float32), scale.astype(np.float32)
 
 
 def neighbors_in_x(data: TrainingData, settings: FitSettings) -> Neighbors:

@@ -117,6 +117,11 @@ class GMVAE(nn.Module):
         )
         if likelihood == "gaussian":
             self.x_logvar_raw = nn.Parameter(torch.zeros(n_features))
+            # x = shift + scale * u: the network works on u (see
+            # set_input_scaling); identity until the estimator sets them.
+            self.register_buffer("x_shift", torch.zeros(n_features))
+            self.register_buffer("x_scale", torch.ones(n_features))
+        self.input_scaled = False
 
         # p(z | y)
         self.prior_loc = nn.Parameter(torch.empty(n_clusters, latent_dim))
@@ -148,6 +153,31 @@ class GMVAE(nn.Module):
         if self.likelihood == "gaussian":
             self.x_logvar_raw.zero_()
 
+    @torch.no_grad()
+    def set_input_scaling(self, shift: torch.Tensor, scale: torch.Tensor) -> None:
+        """Let the networks see ``(x - shift) / scale`` instead of ``x``.
+
+        Gaussian likelihood only. The encoders take the standardised input;
+        the decoder's mean and variance are mapped back, so p(x | z) and
+        every density stay in the units of ``x``. Without it, inputs in the
+        thousands make each Adam step move the first layers' outputs by
+        hundreds, and q(z | x, y)'s variance overflows within a few steps.
+        """
+        self.x_shift.copy_(shift)
+        self.x_scale.copy_(scale)
+        self.input_scaled = True
+
+    def __setstate__(self, state: dict) -> None:
+        # Models pickled before input scaling existed have no such buffers.
+        super().__setstate__(state)
+        if "input_scaled" not in self.__dict__:
+            self.input_scaled = False
+
+    def _encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.input_scaled:
+            return x
+        return (x - self.x_shift) / self.x_scale
+
     def cluster_indexed_tensors(self) -> list[torch.Tensor]:
         """Parameters and buffers whose first axis runs over the K clusters."""
         tensors = [
@@ -164,7 +194,7 @@ class GMVAE(nn.Module):
     # ------------------------------------------------------------- inference
     def qy_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(y | x), shape ``(batch, K)``."""
-        return self.qy_head(self.qy_trunk(x)).float()
+        return self.qy_head(self.qy_trunk(self._encoder_input(x))).float()
 
     def qy_probs(self, x: torch.Tensor) -> torch.Tensor:
         """Cluster probabilities q(y | x), shape ``(batch, K)``."""
@@ -174,7 +204,7 @@ class GMVAE(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x, y) for a (relaxed) one-hot ``y``."""
-        h = self.qz_input_x(x)
+        h = self.qz_input_x(self._encoder_input(x))
         if self.qz_input_y is not None:
             h = h + y @ self.qz_input_y
         return self._qz_output(F.relu(h))
@@ -191,7 +221,7 @@ class GMVAE(nn.Module):
         axis has length 1, which broadcasts against the K prior components:
         the decoder then runs once per sample instead of K times.
         """
-        hx = self.qz_input_x(x).unsqueeze(1)
+        hx = self.qz_input_x(self._encoder_input(x)).unsqueeze(1)
         if self.qz_input_y is None:
             return self._qz_output(F.relu(hx))
         return self._qz_output(F.relu(hx + self.qz_input_y.unsqueeze(0)))
@@ -211,7 +241,10 @@ class GMVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits or Gaussian means of p(x | z)."""
-        return self.decoder(z).float()
+        decoded = self.decoder(z).float()
+        if not self.input_scaled:
+            return decoded
+        return self.x_shift + self.x_scale * decoded
 
     def observation_mean(self, decoded: torch.Tensor) -> torch.Tensor:
         """E[x | z] from the decoder output."""
@@ -222,6 +255,8 @@ class GMVAE(nn.Module):
         if self.likelihood == "bernoulli":
             return log_bernoulli_with_logits(x.expand_as(decoded), decoded)
         logvar = floored_logvar(self.x_logvar_raw, OBSERVATION_LOGVAR_FLOOR)
+        if self.input_scaled:
+            logvar = logvar + 2.0 * torch.log(self.x_scale)
         return log_normal(x, decoded, logvar)
 
     # ------------------------------------------------------------- warm-up

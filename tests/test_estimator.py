@@ -229,6 +229,23 @@ def test_clone_is_unfitted(fitted):
         copy.predict(np.zeros((2, 64)))
 
 
+@pytest.mark.parametrize("n_samples", [10, 60])
+def test_gaussian_data_in_the_thousands_are_scaled_inside_the_model(n_samples):
+    # Unscaled features in the thousands used to overflow q(z | x, y)'s
+    # variance in the first ELBO steps on small data.
+    X, y = make_blobs(n_samples, centers=[[0, 0], [8, 8]], random_state=0)
+    model = GMVAEClustering(n_clusters=2, random_state=0).fit(1000 * X + 500)
+    assert model.likelihood_ == "gaussian" and model.module_.input_scaled
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+    assert np.isfinite(model.score_samples(1000 * X + 500)).all()
+
+
+def test_standardised_data_are_passed_as_they_are(fast):
+    X = StandardScaler().fit_transform(load_wine().data)
+    model = GMVAEClustering(n_clusters=3, **fast).fit(X)
+    assert model.likelihood_ == "gaussian" and not model.module_.input_scaled
+
+
 # --------------------------------------------------------------- meta tools
 def test_pipeline_with_minmax_scaler(digits01, fast):
     X = digits01[0] * 16  # raw pixel counts, 0 to 16

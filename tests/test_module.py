@@ -370,6 +370,28 @@ def test_standardize_latent_keeps_the_autoencoder(likelihood):
     torch.testing.assert_close(new_codes.mean(0), torch.zeros(D), atol=1e-5, rtol=0)
 
 
+def test_input_scaling_is_a_change_of_units():
+    # The scaled module on x = shift + scale * u computes what the plain
+    # module computes on u, with densities in x's units.
+    plain, scaled = _module("gaussian"), _module("gaussian")
+    shift = torch.linspace(-500.0, 500.0, N_FEATURES)
+    scale = torch.linspace(10.0, 2000.0, N_FEATURES)
+    scaled.set_input_scaling(shift, scale)
+    u = _data("gaussian", n=8)
+    x = shift + scale * u
+    torch.testing.assert_close(scaled.qy_logits(x), plain.qy_logits(u))
+    loc, logvar = scaled.qz_params_all(x)
+    loc_u, logvar_u = plain.qz_params_all(u)
+    torch.testing.assert_close(loc, loc_u)
+    z = loc[:, 0]
+    torch.testing.assert_close(scaled.decode(z), shift + scale * plain.decode(z))
+    log_jacobian = torch.log(scale).sum()
+    torch.testing.assert_close(
+        scaled.log_px(x, scaled.decode(z)),
+        plain.log_px(u, plain.decode(z)) - log_jacobian,
+    )
+
+
 def test_set_posterior_variance():
     module, x = _module(), _data()
     var = torch.tensor([0.3, 2.0])
