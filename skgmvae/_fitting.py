@@ -8,6 +8,7 @@ estimator, so each step can be called and tested on its own.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,15 @@ class TrainingData:
     config: TrainingConfig
     labels: torch.Tensor | None = None
 
+    @functools.cached_property
+    def input_scaling(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The Gaussian model's input shift and scale (:func:`input_scaling`),
+        worked out once for all of a fit's restarts."""
+        if self.likelihood != "gaussian":
+            return None
+        scaling = input_scaling(self.X)
+        return None if scaling is None else tuple(map(torch.from_numpy, scaling))
+
 
 @dataclass
 class Run:
@@ -110,9 +120,8 @@ def new_module(
             conditional_encoder=settings.conditional_encoder,
         )
     module.reset_parameters(make_generator(rng, torch.device("cpu")))
-    scaling = input_scaling(data.X) if data.likelihood == "gaussian" else None
-    if scaling is not None:
-        module.set_input_scaling(*(torch.from_numpy(a) for a in scaling))
+    if data.input_scaling is not None:
+        module.set_input_scaling(*data.input_scaling)
     return module.to(data.device)
 
 
@@ -130,6 +139,10 @@ def input_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     only ever shrinks a feature: a (nearly) constant one is centred, not
     divided by a standard deviation that float32 may round to zero.
     """
+    # No value above the limit: no root mean square above it either, and
+    # the common case needs no float64 copy of the data.
+    if np.abs(X).max() <= _INPUT_SCALE_LIMIT:
+        return None
     X = np.asarray(X, dtype=np.float64)
     if np.sqrt(np.mean(X**2, axis=0)).max() <= _INPUT_SCALE_LIMIT:
         return None

@@ -117,11 +117,6 @@ class GMVAE(nn.Module):
         )
         if likelihood == "gaussian":
             self.x_logvar_raw = nn.Parameter(torch.zeros(n_features))
-            # x = shift + scale * u: the network works on u (see
-            # set_input_scaling); identity until the estimator sets them.
-            self.register_buffer("x_shift", torch.zeros(n_features))
-            self.register_buffer("x_scale", torch.ones(n_features))
-        self.input_scaled = False
 
         # p(z | y)
         self.prior_loc = nn.Parameter(torch.empty(n_clusters, latent_dim))
@@ -163,15 +158,15 @@ class GMVAE(nn.Module):
         thousands make each Adam step move the first layers' outputs by
         hundreds, and q(z | x, y)'s variance overflows within a few steps.
         """
-        self.x_shift.copy_(shift)
-        self.x_scale.copy_(scale)
-        self.input_scaled = True
+        # x = shift + scale * u, the networks working on u. Buffers only in
+        # a scaled model, so that an unscaled one computes exactly as before.
+        self.register_buffer("x_shift", shift.clone())
+        self.register_buffer("x_scale", scale.clone())
 
-    def __setstate__(self, state: dict) -> None:
-        # Models pickled before input scaling existed have no such buffers.
-        super().__setstate__(state)
-        if "input_scaled" not in self.__dict__:
-            self.input_scaled = False
+    @property
+    def input_scaled(self) -> bool:
+        """Whether the networks see scaled inputs (:meth:`set_input_scaling`)."""
+        return "x_scale" in self._buffers
 
     def _encoder_input(self, x: torch.Tensor) -> torch.Tensor:
         if not self.input_scaled:
@@ -320,7 +315,7 @@ class GMVAE(nn.Module):
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean E_q[z | x] = sum_k q(k | x) m(x, k), shape ``(batch, D)``."""
-        qy = softmax(self.qy_logits(x))
+        qy = self.qy_probs(x)
         loc, _ = self.qz_params_all(x)
         return (qy.unsqueeze(-1) * loc).sum(1)
 
