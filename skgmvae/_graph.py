@@ -312,6 +312,16 @@ def graph_clusters(
     when there are exactly ``n_clusters`` of them; :func:`best_candidate`
     chooses, and :func:`join_split_groups` mends the choice where it keeps
     one group in two clusters.
+
+    A partition that cuts no edge is taken first only if each of its groups
+    holds more than half a neighbour list. In a smaller group, most of each
+    member's nearest neighbours lie outside it, in the codes and in the
+    input alike: no edge joins it to the rest only because the two lists
+    disagree on those neighbours, and the shared graph keeps only the edges
+    both hold. A handful of near-duplicate images can be cut off so; when
+    exactly ``n_clusters`` such pieces and the rest are the graph's
+    components, taking them as the clusters would put almost every sample
+    in one.
     """
     graph = neighbor_graph(code_neighbors, input_neighbors)
     candidates = list(
@@ -332,7 +342,13 @@ def graph_clusters(
     n_found, components = connected_components(graph, directed=False)
     if n_found == n_clusters:
         candidates.append(components)
-    chosen = best_candidate(graph, candidates, n_clusters, settings.resolution)
+    chosen = best_candidate(
+        graph,
+        candidates,
+        n_clusters,
+        settings.resolution,
+        min_separate_size=settings.n_neighbors // 2 + 1,
+    )
     return join_split_groups(graph, candidates[chosen], n_clusters, settings)
 
 
@@ -368,12 +384,14 @@ def best_candidate(
     candidates: list[np.ndarray],
     n_clusters: int,
     resolution: float = 1.0,
+    min_separate_size: int = 1,
 ) -> int:
     """The index of the candidate partition of ``graph`` to start from.
 
-    A partition into ``n_clusters`` groups that no edge joins (the cut
-    weight at most ``_SEPARATE_TOLERANCE`` of the total) is taken first:
-    such groups are the graph's own. Otherwise, and between several such
+    A partition into ``n_clusters`` groups of at least ``min_separate_size``
+    samples each that no edge joins (the cut weight at most
+    ``_SEPARATE_TOLERANCE`` of the total) is taken first: such groups are
+    the graph's own. Otherwise, and between several such
     partitions, the one with the highest modularity at ``resolution``
     (:func:`modularity`) is kept, rather than the one with the lowest
     k-means inertia: on a layout where one class forms two blobs and two
@@ -390,7 +408,8 @@ def best_candidate(
     for index, labels in enumerate(candidates):
         inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
         separate = total - inside.sum() <= _SEPARATE_TOLERANCE * total
-        separate = separate and np.unique(labels).shape[0] == n_clusters
+        sizes = np.bincount(labels, minlength=n_clusters)
+        separate = separate and sizes.min() >= max(min_separate_size, 1)
         key = (separate, _modularity(inside, cluster_degree, resolution))
         if best_key is None or key > best_key:
             best, best_key = index, key

@@ -57,6 +57,14 @@ DTYPES = [
 
 
 @st.composite
+def fit_settings(draw, n_samples):
+    """``n_clusters`` (one per sample, or 1 to 4) and ``init_params``."""
+    n_clusters = draw(st.one_of(st.just(max(n_samples, 1)), st.integers(1, 4)))
+    init_params = draw(st.sampled_from(["graph", "gmm", "random", "spectral"]))
+    return n_clusters, init_params
+
+
+@st.composite
 def well_formed_arrays(draw):
     """A 2-D array of finite values up to the thousands, which a fit must
     accept."""
@@ -66,9 +74,7 @@ def well_formed_arrays(draw):
     elements = st.floats(-3, 3).map(lambda v: v * scale)
     X = draw(hnp.arrays(np.float64, (n_samples, n_features), elements=elements))
     X = X.astype(draw(st.sampled_from(["float64", "float32", "int64"])))
-    n_clusters = draw(st.one_of(st.just(n_samples), st.integers(1, 4)))
-    init_params = draw(st.sampled_from(["graph", "gmm", "random", "spectral"]))
-    return X, n_clusters, init_params, True
+    return (X, *draw(fit_settings(n_samples)), True)
 
 
 @st.composite
@@ -100,9 +106,7 @@ def odd_arrays(draw):
         X = X[..., None]
     elif shape == "list":
         X = X.tolist()
-    n_clusters = draw(st.one_of(st.just(max(n_samples, 1)), st.integers(1, 4)))
-    init_params = draw(st.sampled_from(["graph", "gmm", "random", "spectral"]))
-    return X, n_clusters, init_params, False
+    return (X, *draw(fit_settings(n_samples)), False)
 
 
 def _raised_by_torch(exc: BaseException) -> bool:

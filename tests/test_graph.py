@@ -153,6 +153,23 @@ def test_best_candidate_prefers_one_that_cuts_no_edge():
     np.testing.assert_array_equal(chosen, split)
 
 
+def test_best_candidate_ignores_separate_groups_below_the_minimum_size():
+    # A 4 x 4 grid and two pairs apart from it, the graph's three
+    # components. Pairs are too small to be groups of a 10-neighbour graph:
+    # with min_separate_size=3, modularity decides, and it splits the grid.
+    grid = [(r * 4 + c, r * 4 + c + 1, 1) for r in range(4) for c in range(3)]
+    grid += [(r * 4 + c, r * 4 + c + 4, 1) for r in range(3) for c in range(4)]
+    graph = _symmetric(20, grid + [(16, 17, 1), (18, 19, 1)])
+    components = np.array([0] * 16 + [1, 1, 2, 2])
+    split = np.array([0] * 8 + [1] * 8 + [2] * 4)
+    candidates = [split, components]
+    assert modularity(graph, split, 3, 0.5) > modularity(graph, components, 3, 0.5)
+    chosen = best_candidate(graph, candidates, 3, 0.5)
+    np.testing.assert_array_equal(candidates[chosen], components)
+    chosen = best_candidate(graph, candidates, 3, 0.5, min_separate_size=3)
+    np.testing.assert_array_equal(candidates[chosen], split)
+
+
 def test_graph_clusters_keep_small_separate_groups():
     X, y = make_blobs(
         [300, 20, 10], centers=[[0, 0], [10, 10], [-10, 10]], random_state=0
