@@ -389,7 +389,7 @@ def best_candidate(
     """The index of the candidate partition of ``graph`` to start from.
 
     A partition into ``n_clusters`` groups of at least ``min_separate_size``
-    samples each that no edge joins (the cut weight at most
+    (1 or more) samples each that no edge joins (the cut weight at most
     ``_SEPARATE_TOLERANCE`` of the total) is taken first: such groups are
     the graph's own. Otherwise, and between several such
     partitions, the one with the highest modularity at ``resolution``
@@ -409,7 +409,7 @@ def best_candidate(
         inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
         separate = total - inside.sum() <= _SEPARATE_TOLERANCE * total
         sizes = np.bincount(labels, minlength=n_clusters)
-        separate = separate and sizes.min() >= max(min_separate_size, 1)
+        separate = separate and sizes.min() >= min_separate_size
         key = (separate, _modularity(inside, cluster_degree, resolution))
         if best_key is None or key > best_key:
             best, best_key = index, key

@@ -131,12 +131,26 @@ def test_graph_clusters_with_input_neighbors_recover_blobs():
     assert adjusted_rand_score(y, _clusters_with_input(X, noisy, 5)) > 0.95
 
 
+def _grid_edges(side):
+    """The unit-weight edges of a ``side`` x ``side`` grid."""
+    edges = [
+        (r * side + c, r * side + c + 1, 1)
+        for r in range(side)
+        for c in range(side - 1)
+    ]
+    edges += [
+        (r * side + c, (r + 1) * side + c, 1)
+        for r in range(side - 1)
+        for c in range(side)
+    ]
+    return edges
+
+
 def test_best_candidate_prefers_one_that_cuts_no_edge():
     # A large group (a 4 x 4 grid, 24 edges) and two triangles apart from
     # it. Splitting the grid in two and merging the triangles has the
     # higher modularity; keeping the three groups cuts no edge and wins.
-    grid = [(r * 4 + c, r * 4 + c + 1, 1) for r in range(4) for c in range(3)]
-    grid += [(r * 4 + c, r * 4 + c + 4, 1) for r in range(3) for c in range(4)]
+    grid = _grid_edges(4)
     triangles = [(16, 17, 1), (17, 18, 1), (16, 18, 1)]
     triangles += [(19, 20, 1), (20, 21, 1), (19, 21, 1)]
     graph = _symmetric(22, grid + triangles)
@@ -157,8 +171,7 @@ def test_best_candidate_ignores_separate_groups_below_the_minimum_size():
     # A 4 x 4 grid and two pairs apart from it, the graph's three
     # components. Pairs are too small to be groups of a 10-neighbour graph:
     # with min_separate_size=3, modularity decides, and it splits the grid.
-    grid = [(r * 4 + c, r * 4 + c + 1, 1) for r in range(4) for c in range(3)]
-    grid += [(r * 4 + c, r * 4 + c + 4, 1) for r in range(3) for c in range(4)]
+    grid = _grid_edges(4)
     graph = _symmetric(20, grid + [(16, 17, 1), (18, 19, 1)])
     components = np.array([0] * 16 + [1, 1, 2, 2])
     split = np.array([0] * 8 + [1] * 8 + [2] * 4)
