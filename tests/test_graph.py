@@ -201,8 +201,7 @@ def test_small_graphs_get_more_and_shorter_layouts():
 def _grid_and_cliques():
     """A 10 x 10 grid (one large group) beside two 12-cliques joined by a
     light edge."""
-    grid = [(r * 10 + c, r * 10 + c + 1, 1) for r in range(10) for c in range(9)]
-    grid += [(r * 10 + c, r * 10 + c + 10, 1) for r in range(9) for c in range(10)]
+    grid = _grid_edges(10)
     cliques = [
         (start + a, start + b, 1)
         for start in (100, 112)
