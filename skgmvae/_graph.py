@@ -314,14 +314,14 @@ def graph_clusters(
     one group in two clusters.
 
     A partition that cuts no edge is taken first only if each of its groups
-    holds more than half a neighbour list. In a smaller group, most of each
-    member's nearest neighbours lie outside it, in the codes and in the
-    input alike: no edge joins it to the rest only because the two lists
-    disagree on those neighbours, and the shared graph keeps only the edges
-    both hold. A handful of near-duplicate images can be cut off so; when
-    exactly ``n_clusters`` such pieces and the rest are the graph's
-    components, taking them as the clusters would put almost every sample
-    in one.
+    holds more than half a neighbour list (the longer one, where the code
+    and input lists differ). In a smaller group, most of each member's
+    nearest neighbours lie outside it, in the codes and in the input alike:
+    no edge joins it to the rest only because the two lists disagree on
+    those neighbours, and the shared graph keeps only the edges both hold.
+    A handful of near-duplicate images can be cut off so; when exactly
+    ``n_clusters`` such pieces and the rest are the graph's components,
+    taking them as the clusters would put almost every sample in one.
     """
     graph = neighbor_graph(code_neighbors, input_neighbors)
     candidates = list(
@@ -342,12 +342,16 @@ def graph_clusters(
     n_found, components = connected_components(graph, directed=False)
     if n_found == n_clusters:
         candidates.append(components)
+    # A group must outnumber half of the longer neighbour list.
+    list_length = code_neighbors[1].shape[1]
+    if input_neighbors is not None:
+        list_length = max(list_length, input_neighbors[1].shape[1])
     chosen = best_candidate(
         graph,
         candidates,
         n_clusters,
         settings.resolution,
-        min_separate_size=settings.n_neighbors // 2 + 1,
+        min_separate_size=list_length // 2 + 1,
     )
     return join_split_groups(graph, candidates[chosen], n_clusters, settings)
 

@@ -190,6 +190,32 @@ def test_graph_clusters_keep_small_separate_groups():
     assert adjusted_rand_score(y, _clusters_with_input(X, X, 3)) == 1.0
 
 
+def test_graph_clusters_measure_separate_groups_by_the_longer_neighbor_list():
+    # A line of 60 points and two tight groups of 7 far from it. The 6
+    # input neighbours of a group's member are its group; its 14 code
+    # neighbours reach into the line. The shared graph then has these three
+    # components, but a group of 7 is no more than half a 14-neighbour list.
+    line = np.c_[np.arange(60.0), np.zeros(60)]
+    rng = np.random.RandomState(0)
+    groups = [rng.normal(scale=0.1, size=(7, 2)) + c for c in ([30, 40], [30, -40])]
+    X = np.vstack([line, *groups])
+    components = np.repeat([0, 1, 2], [60, 7, 7])
+
+    def clusters(n_code_neighbors):
+        return graph_clusters(
+            X,
+            nearest_neighbors(X, n_code_neighbors),
+            3,
+            GraphSettings(n_neighbors=6, layout_epochs=50),
+            random_state=np.random.RandomState(0),
+            generator=torch.Generator().manual_seed(0),
+            input_neighbors=nearest_neighbors(X, 6),
+        )
+
+    assert adjusted_rand_score(components, clusters(6)) == 1.0
+    assert adjusted_rand_score(components, clusters(14)) < 1.0
+
+
 def test_small_graphs_get_more_and_shorter_layouts():
     settings = GraphSettings(layout_epochs=200, n_layouts=2, small_graph=1000)
     # Large graphs: the usual layouts only.
