@@ -26,10 +26,11 @@ from skgmvae._losses import (
 )
 from skgmvae._module import GMVAE
 from skgmvae._neighbors import Neighbors, nearest_neighbors, neighbor_draws
-from skgmvae._progress import epoch_printer
+from skgmvae._progress import EpochCallback, epoch_printer
 from skgmvae._tensors import make_generator, map_chunks
 from skgmvae._training import (
     ClusterStability,
+    FixedEpochs,
     Stopping,
     TrainingConfig,
     TrainingResult,
@@ -37,6 +38,7 @@ from skgmvae._training import (
     make_optimizer,
     permute_clusters,
     train,
+    train_averaged,
 )
 from skgmvae._validation import check_finite_output
 from skgmvae._warmup import WarmupContext, WarmupResult, WarmupSettings, run_warmup
@@ -61,6 +63,7 @@ class FitSettings:
     neighbor_weight: float
     balance_weight: float
     classification_weight: float = 0.0
+    average_epochs: int = 0
     verbose: int = 0
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
 
@@ -250,13 +253,17 @@ def train_elbo(
     warmup: WarmupResult,
     stopping: Stopping | None = None,
     first_epoch: int = 0,
+    average_epochs: int | None = None,
 ) -> TrainingResult:
     """ELBO training after ``warmup``: the negative ELBO, plus the neighbour
     terms where the warm-up left neighbours.
 
     Nothing is trained after an interrupted warm-up. Training stops early on
-    ``tol`` / ``n_iter_no_change`` unless ``stopping`` says otherwise;
-    epochs are numbered from ``first_epoch`` in verbose output.
+    ``tol`` / ``n_iter_no_change`` unless ``stopping`` says otherwise; then
+    ``average_epochs`` more epochs (``settings.average_epochs`` when None)
+    run and the weights are averaged over them and the last epoch before
+    (:func:`train_averaged`). Epochs are numbered from ``first_epoch`` in
+    verbose output; the result counts all of them.
     """
     if warmup.interrupted:
         return TrainingResult(n_epochs=0, converged=False, interrupted=True)
@@ -275,17 +282,11 @@ def train_elbo(
         stopping = ClusterStability(
             settings.max_iter, settings.tol, settings.n_iter_no_change
         )
+    if average_epochs is None:
+        average_epochs = settings.average_epochs
 
-    report = None
-    if settings.verbose:
-        report = epoch_printer(
-            "ELBO",
-            stopping.max_epochs,
-            first_epoch=first_epoch,
-            may_stop_early=stopping.may_stop_early,
-            details=_elbo_details,
-        )
-    return train(
+    report = _elbo_printer(settings, "ELBO", stopping, first_epoch)
+    result = train(
         module,
         batches,
         objective,
@@ -294,6 +295,42 @@ def train_elbo(
         data.config,
         generator,
         on_epoch_end=report,
+    )
+    if result.interrupted or average_epochs == 0:
+        return result
+    first_epoch += result.n_epochs
+    report = _elbo_printer(
+        settings, "ELBO, averaged", FixedEpochs(average_epochs), first_epoch
+    )
+    averaged = train_averaged(
+        module,
+        batches,
+        objective,
+        state,
+        average_epochs,
+        data.config,
+        generator,
+        on_epoch_end=report,
+    )
+    return TrainingResult(
+        n_epochs=result.n_epochs + averaged.n_epochs,
+        converged=result.converged,
+        interrupted=averaged.interrupted,
+    )
+
+
+def _elbo_printer(
+    settings: FitSettings, stage: str, stopping: Stopping, first_epoch: int
+) -> EpochCallback | None:
+    """The verbose output of an ELBO stage; None when ``settings`` is quiet."""
+    if not settings.verbose:
+        return None
+    return epoch_printer(
+        stage,
+        stopping.max_epochs,
+        first_epoch=first_epoch,
+        may_stop_early=stopping.may_stop_early,
+        details=_elbo_details,
     )
 
 

@@ -216,6 +216,75 @@ def train(
     return TrainingResult(n_epochs=epoch, converged=converged, interrupted=interrupted)
 
 
+class WeightAverage:
+    """The running mean of a module's parameters, one sample at a time.
+
+    Stochastic gradient steps keep moving around a minimum rather than
+    settling in it; the mean of the weights they pass through lies nearer
+    its centre than any of them (stochastic weight averaging, Izmailov et
+    al., 2018). Kept in float64, so the order of the samples does not round
+    the mean. Buffers are not averaged: they stay the module's own.
+    """
+
+    def __init__(self, module: GMVAE) -> None:
+        self.n_samples = 0
+        self.mean = [
+            torch.zeros_like(p, dtype=torch.float64) for p in module.parameters()
+        ]
+
+    @torch.no_grad()
+    def update(self, module: GMVAE) -> None:
+        """Add the module's current parameters to the mean."""
+        self.n_samples += 1
+        for mean, param in zip(self.mean, module.parameters(), strict=True):
+            mean.add_((param.double() - mean) / self.n_samples)
+
+    @torch.no_grad()
+    def copy_to(self, module: GMVAE) -> None:
+        """Set the module's parameters to the mean."""
+        for mean, param in zip(self.mean, module.parameters(), strict=True):
+            param.copy_(mean)
+
+
+def train_averaged(
+    module: GMVAE,
+    data: torch.Tensor | tuple[torch.Tensor, ...],
+    objective: Objective,
+    state: TrainingState,
+    n_epochs: int,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    *,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainingResult:
+    """Train ``n_epochs`` more epochs, then keep the mean of the weights at
+    the start and after each epoch (:class:`WeightAverage`).
+
+    Recovery and interruption are those of :func:`train`; an interrupted
+    call keeps the mean of the epochs it completed.
+    """
+    average = WeightAverage(module)
+    average.update(module)
+
+    def after_epoch(epoch: int, record: dict[str, float]) -> None:
+        average.update(module)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, record)
+
+    result = train(
+        module,
+        data,
+        objective,
+        state,
+        FixedEpochs(n_epochs),
+        config,
+        generator,
+        on_epoch_end=after_epoch,
+    )
+    average.copy_to(module)
+    return result
+
+
 def _lower_learning_rate(state: TrainingState) -> None:
     for group in state.optimizer.param_groups:
         group["lr"] *= 0.1

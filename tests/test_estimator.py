@@ -138,7 +138,7 @@ def test_fitted_attributes(fitted, digits01, fast):
     assert fitted.labels_.shape == (X.shape[0],)
     assert set(np.unique(fitted.labels_)) <= set(range(4))
     assert fitted.n_iter_ == len(fitted.history_) == len(fitted.loss_curve_)
-    assert 1 <= fitted.n_iter_ <= fast["max_iter"]
+    assert 1 <= fitted.n_iter_ <= fast["max_iter"] + fitted.average_epochs
     assert fitted.loss_curve_ == [r["loss"] for r in fitted.history_]
     assert all(np.isfinite(fitted.loss_curve_))
     assert fitted.device_ == "cpu"
@@ -218,7 +218,7 @@ def test_unpickled_model_can_continue_training(fitted, digits01):
     loaded = pickle.loads(pickle.dumps(fitted))
     n_before = len(loaded.history_)
     loaded.set_params(warm_start=True, max_iter=1).fit(X)
-    assert len(loaded.history_) == n_before + 1
+    assert len(loaded.history_) == n_before + 1 + loaded.average_epochs
 
 
 def test_clone_is_unfitted(fitted):
@@ -308,9 +308,14 @@ def test_verbose_prints_one_line_per_epoch(digits01, fast, capsys):
     lines = {}
     for max_iter in (2, 5):
         model = _model(fast, verbose=1, max_iter=max_iter, **params).fit(X)
-        assert model.n_iter_ == max_iter
+        assert model.n_iter_ == max_iter + model.average_epochs
         lines[max_iter] = capsys.readouterr().out.strip().splitlines()
     assert len(lines[5]) - len(lines[2]) == 3
+    # The epochs of the weight average follow, numbered on.
+    averaged = [line for line in lines[5] if line.startswith("[ELBO, averaged]")]
+    assert [line.split(":")[0] for line in averaged] == [
+        f"[ELBO, averaged] epoch {5 + i}/9" for i in range(1, 5)
+    ]
     # Each epoch line shows that epoch's loss.
     for record in model.history_:
         loss = f"{record['loss']:.4f}"
@@ -322,7 +327,7 @@ def test_convergence_warning_when_max_iter_is_hit(digits01, fast):
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         model.fit(digits01[0])
     assert not model.converged_
-    assert model.n_iter_ == 2
+    assert model.n_iter_ == 2 + model.average_epochs
 
 
 def test_no_convergence_warning_when_converged(digits01, fast):
@@ -332,7 +337,31 @@ def test_no_convergence_warning_when_converged(digits01, fast):
         warnings.simplefilter("error", ConvergenceWarning)
         model.fit(digits01[0])
     assert model.converged_
-    assert model.n_iter_ == 2
+    assert model.n_iter_ == 2 + model.average_epochs
+
+
+def test_weight_averaging_follows_the_stop(digits01, fast):
+    X = digits01[0]
+    plain = _model(fast, max_iter=10, tol=1.0, n_iter_no_change=2, average_epochs=0)
+    plain.fit(X)
+    averaged = clone(plain).set_params(average_epochs=3).fit(X)
+    # The same epochs up to the stop, then three more.
+    assert averaged.converged_ and plain.converged_
+    assert averaged.n_iter_ == plain.n_iter_ + 3 == len(averaged.history_)
+    for record, same in zip(averaged.history_, plain.history_, strict=False):
+        assert {**record, "seconds": 0} == {**same, "seconds": 0}
+    # The network ends at the average, not at the last epoch's weights.
+    assert not np.allclose(
+        averaged.predict_proba(X), plain.predict_proba(X), rtol=0, atol=1e-4
+    )
+    assert averaged.lower_bound_ == pytest.approx(averaged.score(X), rel=1e-5)
+
+
+def test_partial_fit_does_not_average(digits01, fast):
+    X = digits01[0]
+    model = _model(fast, average_epochs=5)
+    model.partial_fit(X[:150]).partial_fit(X[150:])
+    assert model.n_iter_ == len(model.history_) == 2
 
 
 @pytest.mark.parametrize("name", ["iris", "wine"])
@@ -376,6 +405,7 @@ def test_warm_start_continues_training(digits01, fast):
         tol=0.0,
         n_iter_no_change=50,
         max_iter=2,
+        average_epochs=0,
         temperature_halflife=5.0,
         temperature_min=1e-6,
     )
@@ -584,13 +614,14 @@ def test_partial_fit_leaves_global_rngs_alone(digits01, fast):
 def test_partial_fit_after_fit_and_fit_after_partial_fit(digits01, fast):
     X = digits01[0]
     model = _model(fast, max_iter=2, tol=0.0, n_iter_no_change=50).fit(X)
+    fit_epochs = 2 + model.average_epochs
     module = model.module_
-    model.partial_fit(X[:50])
+    model.partial_fit(X[:50])  # one epoch, never averaged
     assert model.module_ is module
-    assert len(model.history_) == 3
+    assert len(model.history_) == fit_epochs + 1
     model.set_params(warm_start=True).fit(X)
     assert model.module_ is module
-    assert len(model.history_) == 5
+    assert len(model.history_) == 2 * fit_epochs + 1
     model.set_params(warm_start=False).fit(X)
     assert model.module_ is not module
 

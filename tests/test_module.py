@@ -36,8 +36,10 @@ from skgmvae._training import (
     ClusterStability,
     TrainingConfig,
     TrainingState,
+    WeightAverage,
     make_optimizer,
     train,
+    train_averaged,
 )
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -586,3 +588,67 @@ def test_train_keyboard_interrupt_keeps_the_last_complete_epoch():
     assert result.interrupted and not result.converged
     assert result.n_epochs == 3 == len(state.history)
     assert not module.training  # left in eval mode
+
+
+def _parameters(module):
+    return [p.detach().double().clone() for p in module.parameters()]
+
+
+def test_train_averaged_keeps_the_mean_of_the_weights_it_passed_through():
+    module, x = _module(), _data()
+    state = TrainingState(make_optimizer(module, LEARNING_RATE))
+    seen = [_parameters(module)]
+    result = train_averaged(
+        module,
+        x,
+        _Scripted([1.0]),
+        state,
+        3,
+        TrainingConfig(batch_size=BATCH),
+        _generator(),
+        on_epoch_end=lambda epoch, record: seen.append(_parameters(module)),
+    )
+    assert result.n_epochs == 3 and not result.converged
+    assert len(seen) == 4
+    # Every step moved the weights, so the mean is none of the four.
+    for param, *values in zip(module.parameters(), *seen, strict=True):
+        mean = torch.stack(values).mean(0)
+        torch.testing.assert_close(param.double(), mean, rtol=0, atol=1e-6)
+        assert not torch.equal(param.double(), values[-1])
+    # Buffers are the module's own, not averaged.
+    assert torch.equal(module.log_prior_y, _module().log_prior_y)
+
+
+def test_weight_average_is_exact_for_constant_weights():
+    module = _module()
+    average = WeightAverage(module)
+    before = _parameters(module)
+    for _ in range(5):
+        average.update(module)
+    with torch.no_grad():
+        for param in module.parameters():
+            param.zero_()
+    average.copy_to(module)
+    for param, value in zip(module.parameters(), before, strict=True):
+        assert torch.equal(param.double(), value)
+
+
+def test_train_averaged_interrupted_keeps_the_mean_of_complete_epochs():
+    module, x = _module(), _data()
+    state = TrainingState(make_optimizer(module, LEARNING_RATE))
+    seen = [_parameters(module)]
+    with pytest.warns(RuntimeWarning, match="interrupted after 2 epochs"):
+        result = train_averaged(
+            module,
+            x,
+            _Scripted([1.0, 1.0, KeyboardInterrupt()]),
+            state,
+            4,
+            TrainingConfig(batch_size=BATCH),
+            _generator(),
+            on_epoch_end=lambda epoch, record: seen.append(_parameters(module)),
+        )
+    assert result.interrupted and result.n_epochs == 2
+    for param, *values in zip(module.parameters(), *seen, strict=True):
+        mean = torch.stack(values).mean(0)
+        torch.testing.assert_close(param.double(), mean, rtol=0, atol=1e-6)
