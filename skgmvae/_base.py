@@ -48,7 +48,6 @@ from skgmvae._training import (
     TrainingConfig,
     TrainingState,
     auto_batch_size,
-    make_optimizer,
 )
 from skgmvae._validation import (
     PREDICT_MARGIN,
@@ -133,7 +132,7 @@ class BaseGMVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if settings.uses_neighbors and (continuing or self.init_params == "random"):
             x_neighbors = neighbors_in_x(data, settings)
         if continuing:
-            module, state = self._resumed(data.device)
+            module, state = self._resumed(data.device, settings)
             generator = make_generator(rng, data.device)
             warmup = WarmupResult(neighbors=x_neighbors)
             result = train_elbo(module, data, state, settings, generator, warmup)
@@ -333,14 +332,13 @@ class BaseGMVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             X, as_float32_tensor(X, device), likelihood, device, config, labels
         )
 
-    def _resumed(self, device: torch.device) -> tuple[GMVAE, TrainingState]:
+    def _resumed(
+        self, device: torch.device, settings: FitSettings
+    ) -> tuple[GMVAE, TrainingState]:
         """The fitted network and its optimizer, step count and history."""
         module = self.module_.to(device)
-        state = TrainingState(
-            make_optimizer(module, self.learning_rate_init),
-            step=self.n_steps_,
-            history=list(self.history_),
-        )
+        state = fresh_state(module, settings)
+        state.step, state.history = self.n_steps_, list(self.history_)
         if self._optimizer_state is not None:
             state.optimizer.load_state_dict(self._optimizer_state)
         return module, state

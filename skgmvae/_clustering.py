@@ -33,6 +33,14 @@ from skgmvae._threads import limit_torch_threads
 from skgmvae._training import FixedEpochs
 from skgmvae._warmup import WarmupResult
 
+# Adam's epsilon in ELBO training. Adam scales each step to about the
+# learning rate whatever the gradient's size; in the first ELBO steps, the
+# small gradients that reach the encoder's path for a cluster of a few dozen
+# samples moved it as fast as the large cluster's, and the small cluster's
+# samples left it for good. With 1e-4, steps shrink with gradients well below
+# it (as in the warm-up's neighbour stage; measurements in the user guide).
+_ELBO_ADAM_EPS = 1e-4
+
 
 class GMVAEClustering(ClusterMixin, BaseGMVAE):
     """Clustering with a Gaussian Mixture Variational Autoencoder (GMVAE).
@@ -524,7 +532,7 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
             )
             state, n_iter = fresh_state(module, settings), 0
         else:
-            module, state = self._resumed(data.device)
+            module, state = self._resumed(data.device, settings)
             generator = make_generator(rng, data.device)
             warmup, n_iter = WarmupResult(), self.n_iter_
         result = train_elbo(
@@ -612,7 +620,11 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         return self.n_clusters
 
     def _fit_settings(self) -> FitSettings:
-        return replace(super()._fit_settings(), average_epochs=self.average_epochs)
+        return replace(
+            super()._fit_settings(),
+            average_epochs=self.average_epochs,
+            adam_eps=_ELBO_ADAM_EPS,
+        )
 
     def _assign_clusters(self, run: Run, data: TrainingData, *, renumber: bool):
         """``labels_``; with ``renumber``, clusters are numbered by decreasing

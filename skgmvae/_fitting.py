@@ -64,6 +64,7 @@ class FitSettings:
     balance_weight: float
     classification_weight: float = 0.0
     average_epochs: int = 0
+    adam_eps: float = 1e-8
     verbose: int = 0
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
 
@@ -347,7 +348,9 @@ def _elbo_details(record: dict[str, float]) -> str:
 
 def fresh_state(module: GMVAE, settings: FitSettings) -> TrainingState:
     """A new Adam optimizer for ELBO training, at step 0."""
-    return TrainingState(make_optimizer(module, settings.learning_rate))
+    return TrainingState(
+        make_optimizer(module, settings.learning_rate, eps=settings.adam_eps)
+    )
 
 
 def renumber_by_size(
