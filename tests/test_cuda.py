@@ -92,7 +92,7 @@ def test_warm_start_on_cuda(digits01, fast):
     X = digits01[0]
     model = _model(fast, max_iter=2, tol=0.0, n_iter_no_change=50).fit(X)
     model.set_params(warm_start=True).fit(X)
-    assert len(model.history_) == 4
+    assert len(model.history_) == 2 * (2 + model.average_epochs)
     assert next(model.module_.parameters()).device.type == "cuda"
 
 
@@ -102,7 +102,7 @@ def test_cpu_pickle_continues_on_cuda(digits01, fast):
     model = pickle.loads(pickle.dumps(cpu))
     model.set_params(device="cuda", warm_start=True).fit(X)
     assert next(model.module_.parameters()).device.type == "cuda"
-    assert len(model.history_) == 2
+    assert len(model.history_) == 2 * (1 + model.average_epochs)
 
 
 def test_cuda_epochs_do_not_synchronize(digits01, fast, monkeypatch):
@@ -119,8 +119,8 @@ def test_cuda_epochs_do_not_synchronize(digits01, fast, monkeypatch):
             torch.cuda.set_sync_debug_mode("default")
 
     monkeypatch.setattr(training, "_run_epoch", checked)
-    model = _model(fast, max_iter=2).fit(digits01[0])
-    assert len(model.history_) == 2
+    model = _model(fast, max_iter=2, average_epochs=1).fit(digits01[0])
+    assert len(model.history_) == 3
 
 
 def test_classifier_on_cuda_with_few_labels(digits01, fast):
