@@ -520,7 +520,8 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         """
         first = not hasattr(self, "module_")
         data = self._prepare(X, first=first, chunk=True)
-        settings = self._fit_settings()
+        # One epoch per chunk, never averaged.
+        settings = replace(self._fit_settings(), average_epochs=0)
         if first or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
         rng = self._random_state
@@ -536,15 +537,7 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
             generator = make_generator(rng, data.device)
             warmup, n_iter = WarmupResult(), self.n_iter_
         result = train_elbo(
-            module,
-            data,
-            state,
-            settings,
-            generator,
-            warmup,
-            FixedEpochs(1),
-            n_iter,
-            average_epochs=0,
+            module, data, state, settings, generator, warmup, FixedEpochs(1), n_iter
         )
         if result.n_epochs:
             # The epoch's own estimate: scoring the chunk exactly would cost

@@ -254,17 +254,16 @@ def train_elbo(
     warmup: WarmupResult,
     stopping: Stopping | None = None,
     first_epoch: int = 0,
-    average_epochs: int | None = None,
 ) -> TrainingResult:
     """ELBO training after ``warmup``: the negative ELBO, plus the neighbour
     terms where the warm-up left neighbours.
 
     Nothing is trained after an interrupted warm-up. Training stops early on
     ``tol`` / ``n_iter_no_change`` unless ``stopping`` says otherwise; then
-    ``average_epochs`` more epochs (``settings.average_epochs`` when None)
-    run and the weights are averaged over them and the last epoch before
-    (:func:`train_averaged`). Epochs are numbered from ``first_epoch`` in
-    verbose output; the result counts all of them.
+    ``settings.average_epochs`` more epochs run and the weights are averaged
+    over them and the last epoch before (:func:`train_averaged`). Epochs
+    are numbered from ``first_epoch`` in verbose output; the result counts
+    all of them.
     """
     if warmup.interrupted:
         return TrainingResult(n_epochs=0, converged=False, interrupted=True)
@@ -283,8 +282,6 @@ def train_elbo(
         stopping = ClusterStability(
             settings.max_iter, settings.tol, settings.n_iter_no_change
         )
-    if average_epochs is None:
-        average_epochs = settings.average_epochs
 
     report = _elbo_printer(settings, "ELBO", stopping, first_epoch)
     result = train(
@@ -297,6 +294,7 @@ def train_elbo(
         generator,
         on_epoch_end=report,
     )
+    average_epochs = settings.average_epochs
     if result.interrupted or average_epochs == 0:
         return result
     first_epoch += result.n_epochs
