@@ -33,13 +33,14 @@ from skgmvae._threads import limit_torch_threads
 from skgmvae._training import FixedEpochs
 from skgmvae._warmup import WarmupResult
 
-# Adam's epsilon in ELBO training. Adam scales each step to about the
-# learning rate whatever the gradient's size; in the first ELBO steps, the
-# small gradients that reach the encoder's path for a cluster of a few dozen
-# samples moved it as fast as the large cluster's, and the small cluster's
-# samples left it for good. With 1e-4, steps shrink with gradients well below
-# it (as in the warm-up's neighbour stage; measurements in the user guide).
-_ELBO_ADAM_EPS = 1e-4
+# Epochs at the start of ELBO training during which q(y | x) is held at the
+# warm-up's clusters while q(z | x, y), the decoder and the priors adapt to
+# them, as an EM step fits the components before it reassigns samples. The
+# conditional encoder has only seen the uniform y of the warm-up; trained
+# together with q(y | x) from the first step, it drifted for a cluster of a
+# few dozen samples, whose samples then found a lower loss in a large
+# cluster nearby and moved there for good (measurements in the user guide).
+_ELBO_HOLD_EPOCHS = 1
 
 
 class GMVAEClustering(ClusterMixin, BaseGMVAE):
@@ -520,8 +521,10 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         """
         first = not hasattr(self, "module_")
         data = self._prepare(X, first=first, chunk=True)
-        # One epoch per chunk, never averaged.
-        settings = replace(self._fit_settings(), average_epochs=0)
+        # One epoch per chunk, never averaged, with q(y | x) trained.
+        settings = replace(
+            self._fit_settings(), average_epochs=0, hold_clusters_epochs=0
+        )
         if first or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
         rng = self._random_state
@@ -616,7 +619,7 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         return replace(
             super()._fit_settings(),
             average_epochs=self.average_epochs,
-            adam_eps=_ELBO_ADAM_EPS,
+            hold_clusters_epochs=_ELBO_HOLD_EPOCHS,
         )
 
     def _assign_clusters(self, run: Run, data: TrainingData, *, renumber: bool):

@@ -35,6 +35,7 @@ from skgmvae._training import (
     TrainingConfig,
     TrainingResult,
     TrainingState,
+    batch_bounds,
     make_optimizer,
     permute_clusters,
     train,
@@ -64,7 +65,7 @@ class FitSettings:
     balance_weight: float
     classification_weight: float = 0.0
     average_epochs: int = 0
-    adam_eps: float = 1e-8
+    hold_clusters_epochs: int = 0
     verbose: int = 0
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
 
@@ -258,8 +259,11 @@ def train_elbo(
     """ELBO training after ``warmup``: the negative ELBO, plus the neighbour
     terms where the warm-up left neighbours.
 
-    Nothing is trained after an interrupted warm-up. Training stops early on
-    ``tol`` / ``n_iter_no_change`` unless ``stopping`` says otherwise; then
+    Nothing is trained after an interrupted warm-up. Where the warm-up set
+    the clusters, q(y | x) is held for the first
+    ``settings.hold_clusters_epochs`` epochs (see :class:`ElboObjective`).
+    Training stops early on ``tol`` / ``n_iter_no_change`` unless
+    ``stopping`` says otherwise; then
     ``settings.average_epochs`` more epochs run and the weights are averaged
     over them and the last epoch before (:func:`train_averaged`). Epochs
     are numbered from ``first_epoch`` in verbose output; the result counts
@@ -273,6 +277,10 @@ def train_elbo(
         terms = NeighborTerms(data.X_t, warmup.neighbors, *weights, generator)
     labels = label_terms(data, settings, generator, warmup.class_targets)
     objective = ElboObjective(settings.elbo, generator, terms, labels)
+    if warmup.clusters_set:
+        steps_per_epoch = len(batch_bounds(data.X_t.shape[0], data.config.batch_size))
+        held_steps = settings.hold_clusters_epochs * steps_per_epoch
+        objective.hold_clusters_until = state.step + held_steps
     batches = data.X_t
     if terms is not None or labels is not None:
         # Row indices: the objective gathers each batch together with its
@@ -346,9 +354,7 @@ def _elbo_details(record: dict[str, float]) -> str:
 
 def fresh_state(module: GMVAE, settings: FitSettings) -> TrainingState:
     """A new Adam optimizer for ELBO training, at step 0."""
-    return TrainingState(
-        make_optimizer(module, settings.learning_rate, eps=settings.adam_eps)
-    )
+    return TrainingState(make_optimizer(module, settings.learning_rate))
 
 
 def renumber_by_size(

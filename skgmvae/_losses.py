@@ -24,6 +24,7 @@ model; they shape ``q(y | x)`` only.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -435,19 +436,29 @@ class ElboObjective(Objective):
     ``X``: the batch is gathered together with its drawn neighbours, and
     the rows of known class are given the labelled ELBO and the
     classification term.
+
+    Before optimizer step ``hold_clusters_until``, q(y | x) is held: it is
+    computed without gradients, so only q(z | x, y), the decoder and the
+    priors learn, as an EM step fits the components before it reassigns
+    the samples.
     """
 
     settings: ElboSettings
     generator: torch.Generator
     neighbors: NeighborTerms | None = None
     labels: LabelTerms | None = None
+    hold_clusters_until: int = 0
 
     def __call__(self, module: GMVAE, batch, step: int) -> LossOutput:
         x, logits, observed = batch, None, None
-        if self.neighbors is not None:
-            x, logits, consistency, balance = self.neighbors(module, batch)
-        elif self.labels is not None:
-            x = self.labels.X.index_select(0, batch)
+        held = step < self.hold_clusters_until
+        with torch.no_grad() if held else contextlib.nullcontext():
+            if self.neighbors is not None:
+                x, logits, consistency, balance = self.neighbors(module, batch)
+            elif self.labels is not None:
+                x = self.labels.X.index_select(0, batch)
+            if held and logits is None:
+                logits = module.qy_logits(x)
         if self.labels is not None:
             logits = module.qy_logits(x) if logits is None else logits
             observed, classification = self.labels(module, batch, logits)

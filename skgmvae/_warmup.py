@@ -135,12 +135,15 @@ class WarmupContext:
 @dataclass
 class WarmupResult:
     """The stage a ``KeyboardInterrupt`` cut (or None), the neighbours of
-    the neighbour terms (None without them or after an interruption), and,
-    with known classes, each row's class at the start (-1 for none)."""
+    the neighbour terms (None without them or after an interruption), with
+    known classes each row's class at the start (-1 for none), and whether
+    the warm-up ran to its end and so set the clusters ELBO training
+    starts from."""
 
     interrupted_stage: str | None = None
     neighbors: Neighbors | None = None
     class_targets: torch.Tensor | None = None
+    clusters_set: bool = False
 
     @property
     def interrupted(self) -> bool:
@@ -270,7 +273,9 @@ def run_warmup(
         except KeyboardInterrupt:
             return WarmupResult(interrupted_stage=name)
     targets = None if ctx.labels is None else ctx.labels.targets
-    return WarmupResult(neighbors=ctx.neighbors, class_targets=targets)
+    return WarmupResult(
+        neighbors=ctx.neighbors, class_targets=targets, clusters_set=True
+    )
 
 
 # ----------------------------------------------------------------- helpers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
+from dataclasses import replace
 
 import joblib
 import numpy as np
@@ -23,6 +24,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 import skgmvae._losses as losses_module
 import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
+from skgmvae._fitting import fresh_state, new_module, train_elbo
+from skgmvae._training import FixedEpochs
+from skgmvae._warmup import WarmupResult
 from skgmvae.datasets import load_dataset
 
 pytestmark = [
@@ -913,21 +917,51 @@ def test_clusters_of_unequal_sizes_keep_their_sizes_and_weights():
 @pytest.mark.parametrize("seed", [3, 4])
 def test_elbo_training_keeps_a_small_separate_cluster(seed):
     # 2-D blobs of 1,000, 20 and 10 samples: the start and the warm-up find
-    # all three. With Adam's usual epsilon (1e-8), the first ELBO epoch moved
-    # the 20 samples into the large cluster for these seeds (ARI 0.49 on an
-    # AMD EPYC without AVX-512).
+    # all three. With q(y | x) trained from the first ELBO step, that epoch
+    # moved the 20 samples into the large cluster for these seeds (ARI 0.49
+    # on an AMD EPYC without AVX-512).
     X, y = load_dataset("blobs_imbalanced")
     model = GMVAEClustering(n_clusters=3, random_state=seed).fit(X)
     assert adjusted_rand_score(y, model.labels_) > 0.95
 
 
+@pytest.mark.parametrize("clusters_set", [True, False])
+def test_elbo_training_holds_the_warm_up_clusters_for_one_epoch(
+    digits01, fast, clusters_set
+):
+    # Only after a warm-up that set the clusters (not with
+    # init_params="random" or warm_start) is q(y | x) held.
+    model = _model(fast)
+    data = model._prepare(digits01[0], first=True)
+    settings = replace(model._fit_settings(), average_epochs=0)
+    assert settings.hold_clusters_epochs == 1
+    module = new_module(data, settings, np.random.RandomState(0))
+    cluster_encoder = ["qy_head.weight", "qy_head.bias", "qy_trunk.0.weight"]
+    before = {name: module.state_dict()[name].clone() for name in cluster_encoder}
+    before["prior_loc"] = module.prior_loc.detach().clone()
+    state = fresh_state(module, settings)
+    generator = torch.Generator().manual_seed(0)
+    warmup = WarmupResult(clusters_set=clusters_set)
+    for epoch in range(2):
+        train_elbo(module, data, state, settings, generator, warmup, FixedEpochs(1))
+        after = module.state_dict()
+        assert not torch.equal(after["prior_loc"], before["prior_loc"])
+        for name in cluster_encoder:
+            assert torch.equal(after[name], before[name]) == (
+                clusters_set and epoch == 0
+            ), (epoch, name)
+        # Then q(y | x) trains: a later call, as with warm_start, holds nothing.
+        warmup = WarmupResult(clusters_set=False)
+
+
 def test_continued_training_uses_the_optimizer_settings_of_fit(digits01, fast):
     # A pickled model keeps no optimizer state unless it may continue; the
     # new optimizer of warm_start then has fit's settings.
-    model = pickle.loads(pickle.dumps(_model(fast).fit(digits01[0])))
+    model = _model(fast, learning_rate_init=3e-3).fit(digits01[0])
+    model = pickle.loads(pickle.dumps(model))
     assert model._optimizer_state is None
     _, state = model._resumed(torch.device("cpu"), model._fit_settings())
-    assert state.optimizer.param_groups[0]["eps"] == model._fit_settings().adam_eps
+    assert state.optimizer.param_groups[0]["lr"] == 3e-3
     assert state.step == model.n_steps_ and state.history == model.history_
 
 

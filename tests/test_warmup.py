@@ -309,6 +309,28 @@ def test_objectives_name_their_terms(blobs3):
     assert elbo.epoch_metrics(0) == {"temperature": 1.0}
 
 
+@pytest.mark.parametrize("neighbor_terms", [False, True])
+def test_elbo_objective_holds_the_cluster_encoder_before_its_step(
+    blobs3, neighbor_terms
+):
+    X = torch.as_tensor(blobs3[0])
+    module = _context(blobs3[0]).module
+    generator = torch.Generator().manual_seed(0)
+    neighbors, batch = None, X[:20]
+    if neighbor_terms:
+        found = neighbor_draws(nearest_neighbors(blobs3[0], 5), torch.device("cpu"))
+        neighbors = NeighborTerms(X, found, 2.0, 3.0, generator)
+        batch = torch.arange(20)
+    elbo = ElboObjective(ElboSettings(), generator, neighbors, hold_clusters_until=3)
+    cluster_encoder = [*module.qy_trunk.parameters(), *module.qy_head.parameters()]
+    for step, held in [(0, True), (2, True), (3, False)]:
+        module.zero_grad(set_to_none=True)
+        elbo(module, batch, step).loss.mean().backward()
+        assert all((p.grad is None) == held for p in cluster_encoder), step
+        assert module.decoder[-1].weight.grad is not None
+        assert module.prior_loc.grad is not None
+
+
 def test_the_loop_logs_each_named_term(blobs3):
     X = torch.as_tensor(blobs3[0])
     module = _context(blobs3[0]).module
