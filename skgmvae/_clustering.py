@@ -90,7 +90,10 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         ``"random"`` first train the z-encoder and decoder as an autoencoder
         for ``pretrain_iter`` epochs, find initial clusters in its
         standardized codes, set the cluster priors ``p(z | y)`` from them and
-        teach ``q(y | x)`` those clusters. ``"graph"`` finds them with
+        teach ``q(y | x)`` those clusters; the first ELBO epoch then holds
+        ``q(y | x)`` there while the rest of the network adapts to them, so
+        that a small cluster's samples are not drawn into a large one
+        before its prior and encoder fit them. ``"graph"`` finds them with
         k-means on a ``n_clusters``-dimensional layout of the
         10-nearest-neighbour edges that the codes and the input share, laid
         out as UMAP does (McInnes et al., 2018; clustering such a layout of
