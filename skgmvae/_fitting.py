@@ -263,9 +263,9 @@ def train_elbo(
     the clusters, q(y | x) is held for the first
     ``settings.hold_clusters_epochs`` epochs (see :class:`ElboObjective`).
     Training stops early on ``tol`` / ``n_iter_no_change`` unless
-    ``stopping`` says otherwise; then
-    ``settings.average_epochs`` more epochs run and the weights are averaged
-    over them and the last epoch before (:func:`train_averaged`). Epochs
+    ``stopping`` says otherwise; then ``settings.average_epochs`` more
+    epochs run and the weights are averaged over them and the last epoch
+    before (:func:`train_averaged`). Epochs
     are numbered from ``first_epoch`` in verbose output; the result counts
     all of them.
     """
@@ -276,11 +276,8 @@ def train_elbo(
         weights = neighbor_weights(data, settings)
         terms = NeighborTerms(data.X_t, warmup.neighbors, *weights, generator)
     labels = label_terms(data, settings, generator, warmup.class_targets)
-    objective = ElboObjective(settings.elbo, generator, terms, labels)
-    if warmup.clusters_set:
-        steps_per_epoch = len(batch_bounds(data.X_t.shape[0], data.config.batch_size))
-        held_steps = settings.hold_clusters_epochs * steps_per_epoch
-        objective.hold_clusters_until = state.step + held_steps
+    held_until = _held_until(data, state, settings, warmup)
+    objective = ElboObjective(settings.elbo, generator, terms, labels, held_until)
     batches = data.X_t
     if terms is not None or labels is not None:
         # Row indices: the objective gathers each batch together with its
@@ -324,6 +321,20 @@ def train_elbo(
         converged=result.converged,
         interrupted=averaged.interrupted,
     )
+
+
+def _held_until(
+    data: TrainingData,
+    state: TrainingState,
+    settings: FitSettings,
+    warmup: WarmupResult,
+) -> int:
+    """The optimizer step up to which ELBO training holds q(y | x): none
+    (the current step) unless the warm-up set the clusters."""
+    if not warmup.clusters_set:
+        return state.step
+    steps_per_epoch = len(batch_bounds(data.X_t.shape[0], data.config.batch_size))
+    return state.step + settings.hold_clusters_epochs * steps_per_epoch
 
 
 def _elbo_printer(
