@@ -457,10 +457,9 @@ class ElboObjective(Objective):
                 x, logits, consistency, balance = self.neighbors(module, batch)
             elif self.labels is not None:
                 x = self.labels.X.index_select(0, batch)
-            if held and logits is None:
+            if logits is None:
                 logits = module.qy_logits(x)
         if self.labels is not None:
-            logits = module.qy_logits(x) if logits is None else logits
             observed, classification = self.labels(module, batch, logits)
         settings = self.settings
         out = negative_elbo(

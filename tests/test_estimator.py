@@ -937,8 +937,8 @@ def test_elbo_training_holds_the_warm_up_clusters_for_one_epoch(
     assert settings.hold_clusters_epochs == 1
     module = new_module(data, settings, np.random.RandomState(0))
     cluster_encoder = ["qy_head.weight", "qy_head.bias", "qy_trunk.0.weight"]
-    before = {name: module.state_dict()[name].clone() for name in cluster_encoder}
-    before["prior_loc"] = module.prior_loc.detach().clone()
+    watched = [*cluster_encoder, "prior_loc"]
+    before = {name: module.state_dict()[name].clone() for name in watched}
     state = fresh_state(module, settings)
     generator = torch.Generator().manual_seed(0)
     warmup = WarmupResult(clusters_set=clusters_set)
