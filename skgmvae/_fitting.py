@@ -66,6 +66,7 @@ class FitSettings:
     classification_weight: float = 0.0
     average_epochs: int = 0
     hold_clusters_epochs: int = 0
+    hold_clusters_steps: int = 0
     verbose: int = 0
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
 
@@ -261,7 +262,9 @@ def train_elbo(
 
     Nothing is trained after an interrupted warm-up. Where the warm-up set
     the clusters, q(y | x) is held for the first
-    ``settings.hold_clusters_epochs`` epochs (see :class:`ElboObjective`).
+    ``settings.hold_clusters_epochs`` epochs, and at least the first
+    ``settings.hold_clusters_steps`` optimizer steps (see
+    :class:`ElboObjective`).
     Training stops early on ``tol`` / ``n_iter_no_change`` unless
     ``stopping`` says otherwise; then ``settings.average_epochs`` more
     epochs run and the weights are averaged over them and the last epoch
@@ -334,7 +337,8 @@ def _held_until(
     if not warmup.clusters_set:
         return state.step
     steps_per_epoch = len(batch_bounds(data.X_t.shape[0], data.config.batch_size))
-    return state.step + settings.hold_clusters_epochs * steps_per_epoch
+    held = settings.hold_clusters_epochs * steps_per_epoch
+    return state.step + max(held, settings.hold_clusters_steps)
 
 
 def _elbo_printer(

@@ -6,6 +6,7 @@ import pickle
 import re
 import warnings
 from dataclasses import replace
+from types import SimpleNamespace
 
 import joblib
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_iris, load_wine, make_blobs
+from sklearn.datasets import load_iris, load_wine, make_blobs, make_circles
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import GridSearchCV
@@ -24,8 +25,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 import skgmvae._losses as losses_module
 import skgmvae._training as training_module
 from skgmvae import GMVAEClustering
-from skgmvae._fitting import fresh_state, new_module, train_elbo
-from skgmvae._training import FixedEpochs
+from skgmvae._fitting import _held_until, fresh_state, new_module, train_elbo
+from skgmvae._training import FixedEpochs, batch_bounds
 from skgmvae._warmup import WarmupResult
 from skgmvae.datasets import load_dataset
 
@@ -933,7 +934,8 @@ def test_elbo_training_holds_the_warm_up_clusters_for_one_epoch(
     # init_params="random" or warm_start) is q(y | x) held.
     model = _model(fast)
     data = model._prepare(digits01[0], first=True)
-    settings = replace(model._fit_settings(), average_epochs=0)
+    # The minimum number of held steps is tested below.
+    settings = replace(model._fit_settings(), average_epochs=0, hold_clusters_steps=0)
     assert settings.hold_clusters_epochs == 1
     module = new_module(data, settings, np.random.RandomState(0))
     cluster_encoder = ["qy_head.weight", "qy_head.bias", "qy_trunk.0.weight"]
@@ -952,6 +954,30 @@ def test_elbo_training_holds_the_warm_up_clusters_for_one_epoch(
             ), (epoch, name)
         # Then q(y | x) trains: a later call, as with warm_start, holds nothing.
         warmup = WarmupResult(clusters_set=False)
+
+
+@pytest.mark.parametrize("n_samples", [300, 20_000])
+def test_elbo_training_holds_the_clusters_for_at_least_100_steps(n_samples):
+    # One epoch, or 100 optimizer steps where an epoch has fewer.
+    X = np.zeros((n_samples, 2))
+    model = GMVAEClustering(n_clusters=2)
+    data = model._prepare(X, first=True)
+    settings = model._fit_settings()
+    assert settings.hold_clusters_steps == 100
+    steps_per_epoch = len(batch_bounds(n_samples, data.config.batch_size))
+    state = SimpleNamespace(step=7)
+    held_until = _held_until(data, state, settings, WarmupResult(clusters_set=True))
+    assert held_until == 7 + max(steps_per_epoch, 100)
+    assert _held_until(data, state, settings, WarmupResult()) == 7
+
+
+def test_concentric_rings_keep_the_warm_up_clusters():
+    # On 300 points an epoch is 3 steps. Released after one epoch, q(y | x)
+    # put both rings in one cluster; held for 100 steps, the fit keeps the
+    # warm-up's rings.
+    X, y = make_circles(300, noise=0.05, factor=0.5, random_state=0)
+    model = GMVAEClustering(n_clusters=2, random_state=0).fit(X)
+    assert adjusted_rand_score(y, model.labels_) > 0.99
 
 
 def test_continued_training_uses_the_optimizer_settings_of_fit(digits01, fast):
