@@ -49,7 +49,7 @@ _ELBO_HOLD_EPOCHS = 1
 # n_iter_no_change + 1 epochs and the averaged ones take fewer steps (up
 # to about 1,600 samples at the default batch size), the ELBO fits the
 # generative model to the warm-up's clusters without moving samples. Data
-# with more than this many steps an epoch (MNIST) are held for one epoch.
+# with this many steps an epoch or more (MNIST) are held for one epoch.
 _ELBO_HOLD_STEPS = 100
 
 
