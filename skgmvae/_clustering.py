@@ -41,15 +41,10 @@ from skgmvae._warmup import WarmupResult
 # few dozen samples, whose samples then found a lower loss in a large
 # cluster nearby and moved there for good (measurements in the user guide).
 _ELBO_HOLD_EPOCHS = 1
-# ... and at least this many optimizer steps. On small data an epoch is a
-# few steps, too few for the priors to fit the clusters: on two concentric
-# rings of 500 points (8 steps an epoch), q(y | x) released after one epoch
-# put every point in one cluster, from a warm-up that had both rings. The
-# stopping rule counts the held epochs as stable, so where the first
-# n_iter_no_change + 1 epochs and the averaged ones take fewer steps (up
-# to about 1,600 samples at the default batch size), the ELBO fits the
-# generative model to the warm-up's clusters without moving samples. Data
-# with this many steps an epoch or more (MNIST) are held for one epoch.
+# ... and at least this many optimizer steps: on small data an epoch is a
+# few steps, too few for the priors to fit the clusters, and q(y | x)
+# released after one such epoch joined clusters the warm-up had exactly.
+# The user guide's model section says what this means for small data sets.
 _ELBO_HOLD_STEPS = 100
 
 
@@ -537,10 +532,7 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         data = self._prepare(X, first=first, chunk=True)
         # One epoch per chunk, never averaged, with q(y | x) trained.
         settings = replace(
-            self._fit_settings(),
-            average_epochs=0,
-            hold_clusters_epochs=0,
-            hold_clusters_steps=0,
+            self._fit_settings(), average_epochs=0, hold_clusters_epochs=0
         )
         if first or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)

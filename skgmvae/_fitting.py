@@ -66,6 +66,7 @@ class FitSettings:
     classification_weight: float = 0.0
     average_epochs: int = 0
     hold_clusters_epochs: int = 0
+    # The shortest hold, in optimizer steps, where there is one.
     hold_clusters_steps: int = 0
     verbose: int = 0
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
@@ -333,8 +334,9 @@ def _held_until(
     warmup: WarmupResult,
 ) -> int:
     """The optimizer step up to which ELBO training holds q(y | x): none
-    (the current step) unless the warm-up set the clusters."""
-    if not warmup.clusters_set:
+    (the current step) unless the warm-up set the clusters and
+    ``settings`` holds them for at least one epoch."""
+    if not warmup.clusters_set or settings.hold_clusters_epochs == 0:
         return state.step
     steps_per_epoch = len(batch_bounds(data.X_t.shape[0], data.config.batch_size))
     held = settings.hold_clusters_epochs * steps_per_epoch
