@@ -21,7 +21,13 @@ from skgmvae._losses import (
 )
 from skgmvae._module import GMVAE
 from skgmvae._neighbors import nearest_neighbors, neighbor_draws
-from skgmvae._training import FixedEpochs, TrainingConfig, TrainingState, train
+from skgmvae._training import (
+    FixedEpochs,
+    TrainingConfig,
+    TrainingState,
+    batch_bounds,
+    train,
+)
 from skgmvae._training import make_optimizer as _optimizer
 from skgmvae._warmup import (
     STAGES,
@@ -145,6 +151,24 @@ def test_alignment_stage_teaches_qy_the_initial_clusters(blobs3):
     align_clusters(ctx)
     labels = ctx.module.qy_probs(ctx.X).argmax(1).numpy()
     assert adjusted_rand_score(y, labels) == pytest.approx(1.0)
+
+
+def test_alignment_stage_takes_its_minimum_of_optimizer_steps(monkeypatch):
+    # 330 rows in batches of 32 are 10 batches (the 10 rows left over sit
+    # each epoch out), not ceil(330 / 32) = 11: the minimum must be counted
+    # in the batches the training loop runs.
+    import skgmvae._warmup as warmup
+
+    epochs = []
+    monkeypatch.setattr(
+        warmup, "_train_stage", lambda ctx, name, data, obj, n: epochs.append(n)
+    )
+    ctx = _context(np.zeros((330, 2), np.float32), pretrain_epochs=2)
+    ctx.responsibilities = np.full((330, K), 1.0 / K)
+    align_clusters(ctx)
+    steps_per_epoch = len(batch_bounds(330, 32))
+    assert steps_per_epoch == 10
+    assert epochs == [math.ceil(ctx.settings.qy_stage_min_steps / steps_per_epoch)]
 
 
 def test_neighbour_stage_is_skipped_without_weights(blobs3):
