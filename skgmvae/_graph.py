@@ -436,11 +436,15 @@ def join_split_groups(
 
     Each cluster is cut where its own subgraph is sparsest along its
     Fiedler vector (:func:`_bisection`). The two clusters most densely joined
-    (:func:`_joining_density`) are merged, and of the other clusters the
-    one with the sparsest bisection is split in two in their place, while
-    the pair's density is at least ``settings.join_ratio`` times the
-    upper quartile of the bisections' densities and that bisection's at
-    most ``settings.split_ratio`` times the pair's. The quartile, rather than
+    (:func:`_joining_density`) are merged, and of the other clusters and
+    the merged pair the one with the sparsest bisection is split in two in
+    their place, while the pair's density is at least
+    ``settings.join_ratio`` times the upper quartile of the bisections'
+    densities and that bisection's at most ``settings.split_ratio`` times
+    the pair's. The merged pair is among the candidates because a small
+    group may sit at the edge of one half of a large one: then the sparse
+    cut lies inside the pair, and the move keeps the large group whole and
+    cuts the small one off. The quartile, rather than
     the median, stands for the clusters' interiors because a cluster that
     holds a small separate piece has a sparse bisection, and several such
     clusters would make any boundary look dense. Where no pair qualifies
@@ -462,27 +466,27 @@ def join_split_groups(
         for k in range(n_clusters):
             if k not in halves:
                 halves[k] = _bisection(graph, labels == k, settings.n_neighbors)
-        cuts = np.array([halves[k][0] for k in range(n_clusters)])
         # A piece smaller than a sample's neighbourhood is crossed by few
         # edges whatever the data: a sparse cut around it is no sign of a
         # second group, so _bisection never cuts one off (infinite cut).
-        splittable = [
-            k
-            for k in range(n_clusters)
-            if k not in (first, second) and np.isfinite(cuts[k])
-        ]
-        if not splittable:
+        cuts = np.array([halves[k][0] for k in range(n_clusters)])
+        if not np.isfinite(cuts).any():
             break
-        target = min(splittable, key=lambda k: cuts[k])
         interior = np.percentile(cuts[np.isfinite(cuts)], 75)
-        if (
-            joined < settings.join_ratio * interior
-            or cuts[target] > settings.split_ratio * joined
-        ):
+        if joined < settings.join_ratio * interior:
+            break
+        # Candidates to split: the other clusters, and the pair itself
+        # (under the key ``first``), whose sparsest cut may lie elsewhere.
+        options = {k: halves[k] for k in range(n_clusters) if k not in (first, second)}
+        pair = (labels == first) | (labels == second)
+        options[first] = _bisection(graph, pair, settings.n_neighbors)
+        target = min(options, key=lambda k: options[k][0])
+        cut, side = options[target]
+        if not cut <= settings.split_ratio * joined:
             break
         labels[labels == second] = first
-        labels[halves[target][1]] = second
-        for k in (first, second, target):
+        labels[side] = second
+        for k in {first, second, target}:
             del halves[k]
     return labels
 

@@ -8,6 +8,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
+from skgmvae import _graph
 from skgmvae._graph import (
     GraphSettings,
     _bisection,
@@ -190,11 +191,15 @@ def test_graph_clusters_keep_small_separate_groups():
     assert adjusted_rand_score(y, _clusters_with_input(X, X, 3)) == 1.0
 
 
-def test_graph_clusters_measure_separate_groups_by_the_longer_neighbor_list():
+def test_graph_clusters_measure_separate_groups_by_the_longer_neighbor_list(
+    monkeypatch,
+):
     # A line of 60 points and two tight groups of 7 far from it. The 6
     # input neighbours of a group's member are its group; its 14 code
     # neighbours reach into the line. The shared graph then has these three
     # components, but a group of 7 is no more than half a 14-neighbour list.
+    # The choice among the candidates is checked before any mending.
+    monkeypatch.setattr(_graph, "join_split_groups", lambda g, labels, *a: labels)
     line = np.c_[np.arange(60.0), np.zeros(60)]
     rng = np.random.RandomState(0)
     groups = [rng.normal(scale=0.1, size=(7, 2)) + c for c in ([30, 40], [30, -40])]
@@ -250,6 +255,19 @@ def test_join_split_groups_joins_a_large_group_cut_in_two():
     # Cliques smaller than a neighbourhood are not split from each other.
     small = GraphSettings(n_neighbors=13)
     np.testing.assert_array_equal(join_split_groups(graph, halves, 3, small), halves)
+
+
+def test_join_split_groups_may_split_the_pair_it_joins():
+    # The grid cut into halves, one of which also holds the first clique
+    # (joined to the grid by a light edge); the second clique alone. The
+    # only sparse cut lies inside the pair to be joined: the grid is kept
+    # whole and the clique cut off.
+    graph = _grid_and_cliques().tolil()
+    graph[99, 100] = graph[100, 99] = 0.1
+    halves = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1] * 10 + [1] * 12 + [2] * 12)
+    mended = join_split_groups(graph.tocoo(), halves, 3, GraphSettings())
+    groups = np.array([0] * 100 + [1] * 12 + [2] * 12)
+    assert adjusted_rand_score(groups, mended) == 1.0
 
 
 def test_join_split_groups_keeps_groups_of_equal_size():
