@@ -112,8 +112,9 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         with the highest modularity on the graph (at resolution 0.5, which
         penalises clusters of unequal weight less than 1 does). Where that
         partition cuts one group in two, as modularity tends to on data
-        with a large class, the two clusters are joined and another is
-        split (the one whose bisection cuts the fewest edges). It is the
+        with a large class, the two clusters are joined and one cluster is
+        split in their place: of the others and the joined pair, the one
+        whose bisection cuts the fewest edges. It is the
         default because it clustered images much better than a Gaussian
         mixture of the codes (see the user guide's
         :ref:`warm-up <warm_up>` section and the benchmarks).
