@@ -10,6 +10,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
+from skgmvae import _warmup as warmup
 from skgmvae._initialization import gaussian_moments
 from skgmvae._losses import (
     AlignmentObjective,
@@ -157,8 +158,6 @@ def test_alignment_stage_takes_its_minimum_of_optimizer_steps(monkeypatch):
     # 330 rows in batches of 32 are 10 batches (the 10 rows left over sit
     # each epoch out), not ceil(330 / 32) = 11: the minimum must be counted
     # in the batches the training loop runs.
-    import skgmvae._warmup as warmup
-
     epochs = []
     monkeypatch.setattr(
         warmup, "_train_stage", lambda ctx, name, data, obj, n: epochs.append(n)
