@@ -35,9 +35,9 @@ from skgmvae._training import (
     TrainingConfig,
     TrainingResult,
     TrainingState,
-    batch_bounds,
     make_optimizer,
     permute_clusters,
+    steps_per_epoch,
     train,
     train_averaged,
 )
@@ -338,8 +338,9 @@ def _held_until(
     ``settings`` holds them for at least one epoch."""
     if not warmup.clusters_set or settings.hold_clusters_epochs == 0:
         return state.step
-    steps_per_epoch = len(batch_bounds(data.X_t.shape[0], data.config.batch_size))
-    held = settings.hold_clusters_epochs * steps_per_epoch
+    held = settings.hold_clusters_epochs * steps_per_epoch(
+        data.X_t.shape[0], data.config
+    )
     return state.step + max(held, settings.hold_clusters_steps)
 
 

@@ -378,6 +378,12 @@ def batch_bounds(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
+def steps_per_epoch(n_samples: int, config: TrainingConfig) -> int:
+    """Optimizer steps in an epoch over ``n_samples`` rows: the number of
+    batches :func:`batch_bounds` gives, not ``ceil(n_samples / batch_size)``."""
+    return len(batch_bounds(n_samples, config.batch_size))
+
+
 def _finite(module: GMVAE) -> bool:
     """Whether every weight of ``module`` is finite (one device sync)."""
     flags = [torch.isfinite(p).all() for p in module.parameters()]

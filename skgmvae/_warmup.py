@@ -66,8 +66,8 @@ from skgmvae._training import (
     FixedEpochs,
     TrainingConfig,
     TrainingState,
-    batch_bounds,
     make_optimizer,
+    steps_per_epoch,
     train,
 )
 
@@ -213,8 +213,8 @@ def find_initial_clusters(ctx: WarmupContext) -> None:
 
 def align_clusters(ctx: WarmupContext) -> None:
     """Teach q(y | x) the initial clusters (cross-entropy to them)."""
-    steps_per_epoch = len(batch_bounds(ctx.X.shape[0], ctx.config.batch_size))
-    min_epochs = math.ceil(ctx.settings.qy_stage_min_steps / steps_per_epoch)
+    steps = steps_per_epoch(ctx.X.shape[0], ctx.config)
+    min_epochs = math.ceil(ctx.settings.qy_stage_min_steps / steps)
     n_epochs = max(_qy_stage_epochs(ctx), min_epochs)
     targets = torch.as_tensor(
         ctx.responsibilities, dtype=torch.float32, device=ctx.X.device
