@@ -66,6 +66,59 @@ def test_a_weight_gone_nan_in_an_epochs_last_step_is_caught(
     assert lr == pytest.approx(0.1 * model.learning_rate_init)
 
 
+def _adam_step(module, state):
+    """One optimizer step on a made-up loss; changes weights and moments."""
+    state.optimizer.zero_grad()
+    sum(p.square().sum() for p in module.parameters()).backward()
+    state.optimizer.step()
+    state.step += 1
+
+
+def _training_state_copy(module, state):
+    moments = state.optimizer.state_dict()["state"]
+    return (
+        [p.detach().clone() for p in module.parameters()],
+        {i: {k: v.clone() for k, v in m.items()} for i, m in moments.items()},
+        state.step,
+    )
+
+
+def _assert_same_training_state(a, b):
+    for x, y in zip(a[0], b[0], strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert a[1].keys() == b[1].keys()
+    for i in a[1]:
+        for key in a[1][i]:
+            torch.testing.assert_close(a[1][i][key], b[1][i][key], rtol=0, atol=0)
+    assert a[2] == b[2]
+
+
+def test_the_checkpoint_restores_the_last_save_however_often_it_is_restored():
+    module = GMVAE(6, 3, 2, (8,), "gaussian")
+    module.reset_parameters(torch.Generator().manual_seed(0))
+    state = training_module.TrainingState(training_module.make_optimizer(module, 0.1))
+    _adam_step(module, state)
+    checkpoint = training_module._Checkpoint(module, state)
+    _adam_step(module, state)
+    checkpoint.save()  # into the tensors of the first save
+    saved = _training_state_copy(module, state)
+    for _ in range(2):  # a retry that fails again restores the same state
+        _adam_step(module, state)
+        checkpoint.restore()
+        _assert_same_training_state(_training_state_copy(module, state), saved)
+
+
+def test_weights_too_large_to_sum_are_still_finite():
+    module = GMVAE(6, 3, 2, (8,), "gaussian")
+    with torch.no_grad():
+        for param in module.parameters():
+            param.fill_(3e38)  # finite; their sum overflows
+    assert training_module._finite(module)
+    with torch.no_grad():
+        module.qy_head.bias[0] = torch.inf
+    assert not training_module._finite(module)
+
+
 @pytest.mark.parametrize(
     "method", ["predict", "predict_proba", "transform", "score_samples", "score"]
 )
