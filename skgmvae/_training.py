@@ -418,10 +418,12 @@ def permute_clusters(
 class _Checkpoint:
     """The module's and the optimizer's state after the last finite epoch.
 
-    Each save copies the state into the tensors of the last save where
-    their shapes allow, instead of copying it afresh: on small data an
-    epoch is a step or two, and allocating and deep-copying the whole
-    state after each one took longer than the steps.
+    Each save copies the state into the tensors of the last save, instead
+    of copying it afresh: on small data an epoch is a step or two, and
+    allocating and deep-copying the whole state after each one took longer
+    than the steps. Only tensors new since the last save (the optimizer's
+    moments after its first step) are cloned; the module and the optimizer
+    keep their shapes through a call of :func:`train`.
     """
 
     def __init__(self, module: GMVAE, state: TrainingState) -> None:
@@ -437,12 +439,7 @@ class _Checkpoint:
             if not isinstance(value, torch.Tensor):
                 return copy.deepcopy(value)
             old = previous.get(key)
-            same = old is not None and (old.shape, old.dtype, old.device) == (
-                value.shape,
-                value.dtype,
-                value.device,
-            )
-            kept = old.copy_(value) if same else value.detach().clone()
+            kept = value.detach().clone() if old is None else old.copy_(value)
             self._tensors[key] = kept
             return kept
 
