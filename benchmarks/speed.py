@@ -86,23 +86,16 @@ def matmul_gflops(
 
 
 class PeakTracker:
-    """Matrix-multiply peaks measured through the run; the highest counts.
+    """Matrix-multiply peaks measured through the run; the highest counts."""
 
-    Each measurement times ``rows`` x 784 by 784 x 512 products, as
-    :func:`matmul_gflops` does.
-    """
-
-    def __init__(self, device: str, seconds: float = 1.0, rows: int = 1024) -> None:
+    def __init__(self, device: str, seconds: float = 1.0) -> None:
         self.device = device
         self.seconds = seconds
-        self.rows = rows
         self.measurements: dict[str, list[float]] = {"float32": [], "bfloat16": []}
 
     def measure(self, label: str) -> None:
-        float32, bfloat16 = (
-            matmul_gflops(dtype, self.device, rows=self.rows, seconds=self.seconds)
-            for dtype in (torch.float32, torch.bfloat16)
-        )
+        float32 = matmul_gflops(torch.float32, self.device, seconds=self.seconds)
+        bfloat16 = matmul_gflops(torch.bfloat16, self.device, seconds=self.seconds)
         self.record(float32, bfloat16)
         print(
             f"matmul peak ({label}): float32 {float32:.1f}, "

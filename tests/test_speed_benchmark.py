@@ -48,10 +48,23 @@ def test_flop_count_by_hand(speed):
     assert speed.training_flops_per_sample(plain) == 6 * elbo_macs
 
 
+@pytest.fixture
+def small_products(speed, monkeypatch):
+    """matmul_gflops times 16-row products whatever shape it is asked for: a
+    product of 1,024 rows takes most of a second in bfloat16 on CPUs without
+    native bfloat16 arithmetic, and the tests check what is done with the
+    measurements, not their shape."""
+    measure = speed.matmul_gflops
+
+    def small_product(dtype, device, rows=1024, seconds=1.0):
+        return measure(dtype, device, rows=16, seconds=seconds)
+
+    monkeypatch.setattr(speed, "matmul_gflops", small_product)
+
+
+@pytest.mark.usefixtures("small_products")
 def test_peak_tracker_keeps_the_highest(speed):
-    # 16 rows: a product of 1,024 rows takes most of a second in bfloat16 on
-    # CPUs without native bfloat16 arithmetic.
-    tracker = speed.PeakTracker("cpu", seconds=0.01, rows=16)
+    tracker = speed.PeakTracker("cpu", seconds=0.01)
     tracker.measure("one")
     tracker.measure("two")
     for name in ("float32", "bfloat16"):
@@ -65,16 +78,8 @@ def test_matmul_gflops_is_positive_and_finite(speed):
     assert np.isfinite(value) and value > 0
 
 
-def test_tiny_run_writes_report(speed, tmp_path, monkeypatch):
-    # The products are measured on 16 rows whatever the shape asked for: the
-    # report's layout is under test here, and the full shapes take seconds
-    # each in bfloat16 on CPUs without native bfloat16 arithmetic.
-    measure = speed.matmul_gflops
-
-    def small_product(dtype, device, rows=1024, seconds=1.0):
-        return measure(dtype, device, rows=16, seconds=seconds)
-
-    monkeypatch.setattr(speed, "matmul_gflops", small_product)
+@pytest.mark.usefixtures("small_products")
+def test_tiny_run_writes_report(speed, tmp_path):
     code = speed.main(
         [
             "--dataset",
