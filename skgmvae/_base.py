@@ -335,12 +335,21 @@ class BaseGMVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def _resumed(
         self, device: torch.device, settings: FitSettings
     ) -> tuple[GMVAE, TrainingState]:
-        """The fitted network and its optimizer, step count and history."""
-        module = self.module_.to(device)
+        """Copies of the fitted network and its optimizer state, with the step
+        count and history, to train further.
+
+        Training changes a network in place, and ``load_state_dict`` keeps
+        the optimizer tensors it is given, which Adam then updates in place.
+        Training copies leaves the fitted model as it was until ``_store``
+        replaces it, so a call that raises (a chunk whose loss stays
+        non-finite, say) changes nothing, and the next call starts from
+        weights and moments that no failed epoch has touched.
+        """
+        module = copy.deepcopy(self.module_).to(device)
         state = fresh_state(module, settings)
         state.step, state.history = self.n_steps_, list(self.history_)
         if self._optimizer_state is not None:
-            state.optimizer.load_state_dict(self._optimizer_state)
+            state.optimizer.load_state_dict(copy.deepcopy(self._optimizer_state))
         return module, state
 
     def _store(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import pickle
 import warnings
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import skgmvae._base as base_module
 import skgmvae._graph as graph_module
 import skgmvae._initialization as initialization_module
 import skgmvae._losses as losses_module
@@ -186,6 +189,25 @@ def test_unscaled_data_that_diverges_raises_a_value_error(blobs, fast):
         assert not hasattr(model, "labels_")
     else:
         assert np.isfinite(model.predict_proba(X)).all()
+
+
+def test_a_continued_fit_that_raises_leaves_the_fitted_model_as_it_was(
+    digits01, fast, monkeypatch
+):
+    X = digits01[0]
+    model = _model(fast, warm_start=True).fit(X)
+    proba = model.predict_proba(X)
+    weights = copy.deepcopy(model.module_.state_dict())
+    moments = copy.deepcopy(model._optimizer_state)
+    # Training succeeds; only the final score is non-finite, so the call
+    # raises after a whole ELBO stage of steps.
+    monkeypatch.setattr(base_module, "elbo_score", lambda module, X_t: math.nan)
+    with pytest.raises(NonFiniteError, match="non-finite ELBO"):
+        model.fit(X)
+    monkeypatch.undo()
+    torch.testing.assert_close(model.module_.state_dict(), weights, rtol=0, atol=0)
+    torch.testing.assert_close(model._optimizer_state, moments, rtol=0, atol=0)
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
 
 
 # ---------------------------------------------------------- interruptions
