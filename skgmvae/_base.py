@@ -345,12 +345,38 @@ class BaseGMVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         non-finite, say) changes nothing, and the next call starts from
         weights and moments that no failed epoch has touched.
         """
+        self._check_architecture(settings)
         module = copy.deepcopy(self.module_).to(device)
         state = fresh_state(module, settings)
         state.step, state.history = self.n_steps_, list(self.history_)
         if self._optimizer_state is not None:
             state.optimizer.load_state_dict(copy.deepcopy(self._optimizer_state))
         return module, state
+
+    def _check_architecture(self, settings: FitSettings) -> None:
+        """Raise where a parameter that shapes the network has changed since
+        the fitted network was built: training it further cannot reshape it,
+        and ignoring the new value would leave ``get_params`` describing
+        another model than the one fitted."""
+        built = self.module_.architecture()
+        wanted = {
+            "n_clusters": settings.n_clusters,
+            "latent_dim": settings.latent_dim,
+            "hidden_layer_sizes": settings.hidden_layer_sizes,
+            "conditional_encoder": settings.conditional_encoder,
+        }
+        changed = [
+            f"{name}={wanted[name]!r} (built with {built[name]!r})"
+            for name in wanted
+            if wanted[name] != built[name]
+        ]
+        if changed:
+            raise ValueError(
+                "warm_start=True and partial_fit train the fitted network "
+                "further, which cannot change its shape: "
+                + ", ".join(changed)
+                + ". Fit with warm_start=False to build a new network."
+            )
 
     def _store(
         self,

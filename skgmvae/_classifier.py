@@ -149,7 +149,9 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
     warm_start : bool, default=False
         When True and the estimator is fitted, ``fit`` continues training the
         existing model on the new data, whose labels must be among
-        ``classes_``.
+        ``classes_``. Continued training keeps the network's shape:
+        changing ``latent_dim``, ``hidden_layer_sizes`` or
+        ``conditional_encoder`` in between raises a ``ValueError``.
 
     Attributes
     ----------

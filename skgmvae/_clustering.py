@@ -249,7 +249,11 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         When True and the estimator is fitted, ``fit`` continues training the
         existing model (and its temperature schedule) instead of starting
         again; ``n_init`` is then ignored. ``partial_fit`` always continues
-        a fitted model, whatever ``warm_start`` says.
+        a fitted model, whatever ``warm_start`` says. Continued training
+        keeps the network's shape: changing ``n_clusters``, ``latent_dim``,
+        ``hidden_layer_sizes`` or ``conditional_encoder`` in between raises
+        a ``ValueError``. A continued call that raises leaves the fitted
+        model as it was.
 
     Attributes
     ----------

@@ -125,6 +125,18 @@ class GMVAE(nn.Module):
             "log_prior_y", torch.full((n_clusters,), -math.log(n_clusters))
         )
 
+    def architecture(self) -> dict[str, object]:
+        """The estimator parameters that shaped this network, read from its
+        layers: ``n_clusters``, ``latent_dim``, ``hidden_layer_sizes`` and
+        ``conditional_encoder``."""
+        hidden = [m.out_features for m in self.qy_trunk if isinstance(m, nn.Linear)]
+        return {
+            "n_clusters": self.n_clusters,
+            "latent_dim": self.latent_dim,
+            "hidden_layer_sizes": tuple(hidden),
+            "conditional_encoder": self.qz_input_y is not None,
+        }
+
     # ------------------------------------------------------------------ init
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:

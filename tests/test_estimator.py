@@ -435,6 +435,30 @@ def test_warm_start_continues_training(digits01, fast):
     assert len(model.history_) == 2
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"n_clusters": 3},
+        {"latent_dim": 2},
+        {"hidden_layer_sizes": (8, 8)},
+        {"conditional_encoder": False},
+    ],
+)
+def test_continued_training_cannot_change_the_network_shape(digits01, fast, change):
+    X = digits01[0]
+    model = _model(fast, warm_start=True).fit(X)
+    proba = model.predict_proba(X)
+    model.set_params(**change)
+    ((name, value),) = change.items()
+    with pytest.raises(ValueError, match=f"cannot change its shape: {name}="):
+        model.fit(X)
+    with pytest.raises(ValueError, match=f"cannot change its shape: {name}="):
+        model.partial_fit(X)
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    model.set_params(warm_start=False).fit(X)
+    assert model.module_.architecture()[name] == value
+
+
 def test_warm_start_rejects_a_different_number_of_features(digits01, fast):
     X = digits01[0]
     model = _model(fast, warm_start=True).fit(X)
