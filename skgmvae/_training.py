@@ -165,29 +165,12 @@ def train(
             names, sums, clusters, n_used = _run_epoch(
                 module, data, objective, state, config, generator
             )
-            stats = sums / n_used
-            compare = clusters is not None and previous is not None
-            if compare:  # read with the sums: still one sync per epoch
-                # Rows this epoch left out keep their previous cluster.
-                clusters = torch.where(clusters < 0, previous, clusters)
-                n_changed = (clusters != previous).sum().to(stats.dtype)
-                stats = torch.cat([stats, n_changed.reshape(1)])
-            values = stats.tolist()
-            # A count, divided in double precision; a call's first epoch has
-            # nothing to compare with.
-            changed = values.pop() / n_samples if compare else 1.0
+            values, changed, clusters = _read_epoch(
+                sums / n_used, clusters, previous, n_samples
+            )
             if not all(math.isfinite(v) for v in values) or not _finite(module):
                 recoveries += 1
-                good.restore()
-                if recoveries > config.max_nan_recoveries:
-                    raise NonFiniteError(
-                        "The training loss became NaN or infinite "
-                        f"{recoveries} times, even after lowering the learning "
-                        "rate. Likely causes: a learning rate that is too high, "
-                        "unscaled input with extreme values, or the Bernoulli "
-                        "likelihood on data outside [0, 1]."
-                    )
-                _lower_learning_rate(state)
+                _recover(good, state, recoveries, config.max_nan_recoveries)
                 continue
             epoch += 1
             record = dict(zip(names, values, strict=True))
@@ -283,6 +266,44 @@ def train_averaged(
     )
     average.copy_to(module)
     return result
+
+
+def _read_epoch(
+    stats: torch.Tensor,
+    clusters: torch.Tensor | None,
+    previous: torch.Tensor | None,
+    n_samples: int,
+) -> tuple[list[float], float, torch.Tensor | None]:
+    """The epoch's mean terms, the share of samples whose cluster changed
+    since ``previous`` (1.0 with nothing to compare) and each sample's
+    cluster, read from the device in one synchronisation."""
+    compare = clusters is not None and previous is not None
+    if compare:
+        # Rows this epoch left out keep their previous cluster.
+        clusters = torch.where(clusters < 0, previous, clusters)
+        n_changed = (clusters != previous).sum().to(stats.dtype)
+        stats = torch.cat([stats, n_changed.reshape(1)])
+    values = stats.tolist()
+    # A count, divided in double precision.
+    changed = values.pop() / n_samples if compare else 1.0
+    return values, changed, clusters
+
+
+def _recover(
+    good: _Checkpoint, state: TrainingState, recoveries: int, max_recoveries: int
+) -> None:
+    """Go back to the last finite state after a non-finite epoch, and retry
+    with a tenfold lower learning rate; raise after ``max_recoveries``."""
+    good.restore()
+    if recoveries > max_recoveries:
+        raise NonFiniteError(
+            "The training loss became NaN or infinite "
+            f"{recoveries} times, even after lowering the learning "
+            "rate. Likely causes: a learning rate that is too high, "
+            "unscaled input with extreme values, or the Bernoulli "
+            "likelihood on data outside [0, 1]."
+        )
+    _lower_learning_rate(state)
 
 
 def _lower_learning_rate(state: TrainingState) -> None:
