@@ -237,7 +237,7 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
     >>> X, y = make_blobs(n_samples=300, centers=3, random_state=0)
     >>> y_partial = np.full_like(y, -1)
     >>> y_partial[:30] = y[:30]  # 30 labelled rows, 270 unlabelled
-    >>> model = GMVAEClassifier(max_iter=5, random_state=0).fit(X, y_partial)
+    >>> model = GMVAEClassifier(random_state=0).fit(X, y_partial)
     >>> model.classes_
     array([0, 1, 2])
     >>> model.predict_proba(X[:2]).sum(axis=1).round(6)
