@@ -35,6 +35,10 @@ def test_stage_times_are_read_from_the_verbose_log(stages):
     assert seconds["alignment"] == 0.0
 
 
+# Two ELBO epochs, to be quick, cannot converge.
+@pytest.mark.filterwarnings(
+    "ignore:GMVAEClustering stopped after:sklearn.exceptions.ConvergenceWarning"
+)
 def test_a_tiny_series_is_saved(stages, tmp_path):
     stages.main(
         [
