@@ -110,7 +110,9 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         partition into groups that no edge joins if there is one (so that
         small groups far from a large one are kept), and otherwise the one
         with the highest modularity on the graph (at resolution 0.5, which
-        penalises clusters of unequal weight less than 1 does). Where that
+        penalises clusters of unequal weight less than 1 does), unless a
+        partition that most of the runs found ties it to within 0.0001,
+        a difference below what one layout's random draws change. Where that
         partition cuts one group in two, as modularity tends to on data
         with a large class, the two clusters are joined and one cluster is
         split in their place: of the others and the joined pair, the one

@@ -30,6 +30,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, cg, eigsh
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
 
 # The curve 1 / (1 + a d^(2b)) that UMAP fits for min_dist=0 and spread=1:
 # the tightest clusters, which is what clustering wants.
@@ -52,6 +53,13 @@ _WEAK_SHARE = 0.01
 # cluster's size): where the spectrum is too flat to converge within it,
 # the cluster has no clear cut anyway.
 _ARPACK_RESTARTS = 300
+# Partitions whose modularities differ by at most _NEAR_TIE are tied; of
+# tied ones, a partition that at least a _MAJORITY share of the candidates
+# reproduce (at an adjusted Rand index of _SAME_PARTITION or more) is
+# taken (see _majority_near_tie).
+_NEAR_TIE = 1e-4
+_MAJORITY = 0.5
+_SAME_PARTITION = 0.99
 
 
 def fuzzy_neighbor_graph(distances: np.ndarray, indices: np.ndarray) -> sp.coo_matrix:
@@ -403,21 +411,54 @@ def best_candidate(
     others, which cuts many more edges. Modularity alone would not do: its
     null model rewards groups of similar total degree, so that it prefers
     splitting a group that holds most of the samples to keeping separate
-    small groups apart, even at a resolution below 1.
+    small groups apart, even at a resolution below 1. Where the highest
+    modularity is tied, to within a margin far below what separates
+    different partitions on a large graph, with a partition that most
+    candidates found, that partition is kept (:func:`_majority_near_tie`).
     """
     graph = sp.csr_matrix(graph)
     degree = _degrees(graph)
     total = degree.sum()
-    best, best_key = 0, None
-    for index, labels in enumerate(candidates):
+    keys = []
+    for labels in candidates:
         inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
         separate = total - inside.sum() <= _SEPARATE_TOLERANCE * total
         sizes = np.bincount(labels, minlength=n_clusters)
         separate = separate and sizes.min() >= min_separate_size
-        key = (separate, _modularity(inside, cluster_degree, resolution))
-        if best_key is None or key > best_key:
-            best, best_key = index, key
-    return best
+        keys.append((separate, _modularity(inside, cluster_degree, resolution)))
+    best = max(range(len(candidates)), key=keys.__getitem__)
+    if keys[best][0]:
+        return best
+    return _majority_near_tie(candidates, keys, best)
+
+
+def _majority_near_tie(
+    candidates: list[np.ndarray], keys: list[tuple[bool, float]], best: int
+) -> int:
+    """``best``, or a partition most candidates found whose modularity ties it.
+
+    Candidates within ``_NEAR_TIE`` of the highest modularity are compared
+    with every candidate; one that at least ``_MAJORITY`` of them reproduce
+    (an adjusted Rand index of ``_SAME_PARTITION`` or more, itself included)
+    replaces ``best``. On a large graph a difference that small is below
+    what the layouts' randomness decides, and a partition that one layout
+    and k-means run found alone is more likely a chance cut than one that
+    most runs agree on; on a small graph, partitions that close in
+    modularity are different ones, rarely each found by most runs.
+    """
+    near = [i for i, key in enumerate(keys) if key[1] >= keys[best][1] - _NEAR_TIE]
+    if len(near) < 2:
+        return best
+    support = {
+        i: sum(
+            adjusted_rand_score(candidates[i], other) >= _SAME_PARTITION
+            for other in candidates
+        )
+        for i in near
+    }
+    chosen = max(near, key=lambda i: (support[i], keys[i][1]))
+    majority = support[chosen] >= _MAJORITY * len(candidates)
+    return chosen if majority and support[chosen] > support[best] else best
 
 
 def join_split_groups(

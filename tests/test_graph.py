@@ -12,6 +12,7 @@ from skgmvae import _graph
 from skgmvae._graph import (
     GraphSettings,
     _bisection,
+    _majority_near_tie,
     best_candidate,
     embed_graph,
     fuzzy_neighbor_graph,
@@ -182,6 +183,22 @@ def test_best_candidate_ignores_separate_groups_below_the_minimum_size():
     np.testing.assert_array_equal(candidates[chosen], components)
     chosen = best_candidate(graph, candidates, 3, 0.5, min_separate_size=3)
     np.testing.assert_array_equal(candidates[chosen], split)
+
+
+def test_a_near_tie_goes_to_the_partition_most_candidates_found():
+    rng = np.random.RandomState(0)
+    lone, common, far = (rng.randint(3, size=60) for _ in range(3))
+    candidates = [lone, common, common.copy(), common.copy(), far]
+    # The lone partition is highest, by less than the tie margin.
+    keys = [(False, 0.50005), (False, 0.5), (False, 0.5), (False, 0.5), (False, 0.3)]
+    assert _majority_near_tie(candidates, keys, 0) == 1
+    # Beyond the margin, the highest modularity stands.
+    keys[1:4] = [(False, 0.4998)] * 3
+    assert _majority_near_tie(candidates, keys, 0) == 0
+    # A tied partition found by fewer than half the candidates does not win.
+    keys[1:4] = [(False, 0.5)] * 3
+    candidates[3] = far
+    assert _majority_near_tie(candidates, keys, 0) == 0
 
 
 def test_graph_clusters_keep_small_separate_groups():
