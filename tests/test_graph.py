@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.datasets import make_blobs
@@ -11,6 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from skgmvae import _graph
 from skgmvae._graph import (
     GraphSettings,
+    _adjusted_rand_index,
     _bisection,
     _majority_near_tie,
     best_candidate,
@@ -183,6 +185,16 @@ def test_best_candidate_ignores_separate_groups_below_the_minimum_size():
     np.testing.assert_array_equal(candidates[chosen], components)
     chosen = best_candidate(graph, candidates, 3, 0.5, min_separate_size=3)
     np.testing.assert_array_equal(candidates[chosen], split)
+
+
+def test_adjusted_rand_index_equals_scikit_learns():
+    rng = np.random.RandomState(0)
+    a = rng.randint(4, size=300)
+    cases = [(a, rng.randint(4, size=300)), (a, a), (a, (a + 1) % 4)]
+    cases += [(a, np.where(rng.rand(300) < 0.1, 0, a)), (a * 0, a * 0)]
+    for first, second in cases:
+        expected = adjusted_rand_score(first, second)
+        assert _adjusted_rand_index(first, second, 4) == pytest.approx(expected)
 
 
 def test_a_near_tie_goes_to_the_partition_most_candidates_found():
