@@ -428,11 +428,15 @@ def best_candidate(
     best = max(range(len(candidates)), key=keys.__getitem__)
     if keys[best][0]:
         return best
-    return _majority_near_tie(candidates, keys, best)
+    modularities = [key[1] for key in keys]
+    return _majority_near_tie(candidates, modularities, best, n_clusters)
 
 
 def _majority_near_tie(
-    candidates: list[np.ndarray], keys: list[tuple[bool, float]], best: int
+    candidates: list[np.ndarray],
+    modularities: list[float],
+    best: int,
+    n_clusters: int,
 ) -> int:
     """``best``, or a partition most candidates found whose modularity ties it.
 
@@ -445,10 +449,10 @@ def _majority_near_tie(
     most runs agree on; on a small graph, partitions that close in
     modularity are different ones, rarely each found by most runs.
     """
-    near = [i for i, key in enumerate(keys) if key[1] >= keys[best][1] - _NEAR_TIE]
+    floor = modularities[best] - _NEAR_TIE
+    near = [i for i, value in enumerate(modularities) if value >= floor]
     if len(near) < 2:
         return best
-    n_clusters = 1 + max(int(labels.max()) for labels in candidates)
     support = {
         i: sum(
             _adjusted_rand_index(candidates[i], other, n_clusters) >= _SAME_PARTITION
@@ -456,7 +460,7 @@ def _majority_near_tie(
         )
         for i in near
     }
-    chosen = max(near, key=lambda i: (support[i], keys[i][1]))
+    chosen = max(near, key=lambda i: (support[i], modularities[i]))
     majority = support[chosen] >= _MAJORITY * len(candidates)
     return chosen if majority and support[chosen] > support[best] else best
 
@@ -476,7 +480,8 @@ def _adjusted_rand_index(a: np.ndarray, b: np.ndarray, n_clusters: int) -> float
         return float((counts * (counts - 1)).sum() / 2)
 
     both, rows, columns = pairs(table), pairs(table.sum(1)), pairs(table.sum(0))
-    expected = rows * columns / pairs(np.array([a.shape[0]]))
+    n_samples = a.shape[0]
+    expected = rows * columns / (n_samples * (n_samples - 1) / 2)
     largest = (rows + columns) / 2
     if largest == expected:  # both labelings are one cluster, or all singletons
         return 1.0

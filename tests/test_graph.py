@@ -202,15 +202,15 @@ def test_a_near_tie_goes_to_the_partition_most_candidates_found():
     lone, common, far = (rng.randint(3, size=60) for _ in range(3))
     candidates = [lone, common, common.copy(), common.copy(), far]
     # The lone partition is highest, by less than the tie margin.
-    keys = [(False, 0.50005), (False, 0.5), (False, 0.5), (False, 0.5), (False, 0.3)]
-    assert _majority_near_tie(candidates, keys, 0) == 1
+    modularities = [0.50005, 0.5, 0.5, 0.5, 0.3]
+    assert _majority_near_tie(candidates, modularities, 0, 3) == 1
     # Beyond the margin, the highest modularity stands.
-    keys[1:4] = [(False, 0.4998)] * 3
-    assert _majority_near_tie(candidates, keys, 0) == 0
+    modularities[1:4] = [0.4998] * 3
+    assert _majority_near_tie(candidates, modularities, 0, 3) == 0
     # A tied partition found by fewer than half the candidates does not win.
-    keys[1:4] = [(False, 0.5)] * 3
+    modularities[1:4] = [0.5] * 3
     candidates[3] = far
-    assert _majority_near_tie(candidates, keys, 0) == 0
+    assert _majority_near_tie(candidates, modularities, 0, 3) == 0
 
 
 def test_graph_clusters_keep_small_separate_groups():
