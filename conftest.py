@@ -8,10 +8,9 @@ runs with warnings turned into errors.
 from __future__ import annotations
 
 import pytest
-from _pytest.doctest import DoctestItem
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if isinstance(item, DoctestItem):
+        if isinstance(item, pytest.DoctestItem):
             item.add_marker(pytest.mark.filterwarnings("error"))
