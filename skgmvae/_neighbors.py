@@ -79,22 +79,18 @@ def nearest_neighbors(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.n
     return distances[:, 1:], indices[:, 1:]
 
 
-def input_neighbors(
-    X: np.ndarray,
-    n_neighbors: int,
-    *,
-    n_components: int,
-    random_state: np.random.RandomState,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest neighbours of the input samples, like :func:`nearest_neighbors`.
+def input_features(
+    X: np.ndarray, *, n_components: int, random_state: np.random.RandomState
+) -> np.ndarray:
+    """The input samples as the graph start's input neighbours are searched.
 
-    Inputs wider than ``n_components`` are searched among their leading
-    principal components (randomized SVD), which is much faster than a
-    search in all features and finds neighbours that share their sample's
-    class at least as often on image data.
+    Inputs wider than ``n_components`` are replaced by their leading
+    principal components (randomized SVD): searching among those is much
+    faster than in all features and finds neighbours that share their
+    sample's class at least as often on image data.
     """
     n_components = min(n_components, *X.shape)
     if X.shape[1] > n_components:
         pca = PCA(n_components, svd_solver="randomized", random_state=random_state)
         X = pca.fit_transform(X)
-    return nearest_neighbors(X, n_neighbors)
+    return X

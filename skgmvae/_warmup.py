@@ -56,7 +56,7 @@ from skgmvae._losses import (
 from skgmvae._module import GMVAE
 from skgmvae._neighbors import (
     Neighbors,
-    input_neighbors,
+    input_features,
     nearest_neighbors,
     neighbor_draws,
 )
@@ -109,7 +109,8 @@ class WarmupContext:
     balance terms, or None for no neighbour stage; ``labels`` the known
     classes and their classification term (None when unsupervised). The
     stages fill in
-    ``codes`` (standardized, float32), ``code_neighbors`` and
+    ``codes`` (standardized, float32), ``input_features`` (the input, or its
+    leading principal components), ``code_neighbors`` and
     ``input_neighbors`` (distances and indices), ``responsibilities`` and
     ``neighbors``.
     """
@@ -127,6 +128,7 @@ class WarmupContext:
     verbose: int = 0
     labels: LabelTerms | None = None
     codes: np.ndarray | None = None
+    input_features: np.ndarray | None = None
     code_neighbors: tuple[np.ndarray, np.ndarray] | None = None
     input_neighbors: tuple[np.ndarray, np.ndarray] | None = None
     responsibilities: np.ndarray | None = None
@@ -179,12 +181,12 @@ def search_neighbors(ctx: WarmupContext) -> None:
     ctx.code_neighbors = nearest_neighbors(ctx.codes, ctx.settings.n_neighbors)
     graph = ctx.settings.start.graph
     if ctx.X.shape[0] > graph.n_neighbors:
-        ctx.input_neighbors = input_neighbors(
+        ctx.input_features = input_features(
             ctx.X.cpu().numpy(),
-            graph.n_neighbors,
             n_components=graph.input_components,
             random_state=ctx.random_state,
         )
+        ctx.input_neighbors = nearest_neighbors(ctx.input_features, graph.n_neighbors)
 
 
 def find_initial_clusters(ctx: WarmupContext) -> None:
@@ -203,6 +205,7 @@ def find_initial_clusters(ctx: WarmupContext) -> None:
             ctx.settings.start,
             code_neighbors=ctx.code_neighbors,
             input_neighbors=ctx.input_neighbors,
+            input_features=ctx.input_features,
             random_state=ctx.random_state,
             classes=classes,
         )

@@ -1,0 +1,93 @@
+"""The graph start's refinement by a Gaussian mixture of the input."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.metrics import adjusted_rand_score
+
+from skgmvae._input_mixture import (
+    InputMixtureSettings,
+    gaussian_groups,
+    mixture_from_labels,
+    refine_start,
+)
+
+SETTINGS = InputMixtureSettings()
+
+
+def _touching_blobs(seed=0):
+    """Three elongated Gaussian clouds whose tails touch."""
+    X, y = make_blobs(600, centers=[[0, 0], [4, 0], [2, 4]], random_state=seed)
+    return X @ np.array([[1.0, 0.3], [0.0, 0.6]]), y
+
+
+def test_gaussian_clouds_pass_the_test():
+    X, _ = _touching_blobs()
+    rng = np.random.RandomState(0)
+    assert gaussian_groups(X, 3, SETTINGS, random_state=rng)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        # Stable, but each moon needs more than one Gaussian (BIC).
+        lambda: make_moons(600, noise=0.06, random_state=0),
+        # The rings give different partitions from different initialisations.
+        lambda: make_circles(600, noise=0.05, factor=0.5, random_state=0),
+    ],
+)
+def test_curved_groups_fail_the_test(make):
+    X, _ = make()
+    assert not gaussian_groups(X, 2, SETTINGS, random_state=np.random.RandomState(0))
+
+
+def test_too_few_rows_for_the_doubled_mixture_fail_the_test():
+    # 2 * 3 components need more than 6 * (20 + 1) rows in 20 dimensions.
+    X, _ = make_blobs(120, n_features=20, centers=3, random_state=0)
+    assert not gaussian_groups(X, 3, SETTINGS, random_state=np.random.RandomState(0))
+
+
+def test_refinement_mends_a_noisy_start_on_gaussian_clouds():
+    X, y = _touching_blobs()
+    rng = np.random.RandomState(1)
+    start = y.copy()
+    moved = rng.rand(y.size) < 0.15
+    start[moved] = rng.randint(3, size=moved.sum())
+    refined = refine_start(X, start, 3, SETTINGS, random_state=rng)
+    # The clouds' tails overlap, so even EM from the true groups gets some
+    # samples wrong; from the noisy start it must reach nearly its partition.
+    from_truth = mixture_from_labels(X, y, 3, SETTINGS.reg_covar)
+    assert adjusted_rand_score(from_truth, refined) > 0.95
+    assert adjusted_rand_score(y, refined) > adjusted_rand_score(y, start) + 0.2
+
+
+def test_refinement_leaves_a_start_on_curved_groups_alone():
+    X, y = make_moons(600, noise=0.06, random_state=0)
+    refined = refine_start(X, y, 2, SETTINGS, random_state=np.random.RandomState(0))
+    np.testing.assert_array_equal(refined, y)
+
+
+def test_refinement_is_reproducible():
+    X, y = _touching_blobs(seed=2)
+    start = np.roll(y, 5)
+    first = refine_start(X, start, 3, SETTINGS, random_state=np.random.RandomState(7))
+    second = refine_start(X, start, 3, SETTINGS, random_state=np.random.RandomState(7))
+    np.testing.assert_array_equal(first, second)
+
+
+def test_a_cluster_too_small_for_a_covariance_gives_no_refinement():
+    X, y = _touching_blobs()
+    start = y.copy()
+    start[start == 2] = 1
+    start[0] = 2  # one sample: no covariance to start EM from
+    assert mixture_from_labels(X, start, 3, SETTINGS.reg_covar) is None
+    refined = refine_start(X, start, 3, SETTINGS, random_state=np.random.RandomState(0))
+    np.testing.assert_array_equal(refined, start)
+
+
+def test_a_subset_of_rows_is_tested_on_large_data():
+    X, _ = _touching_blobs()
+    small = InputMixtureSettings(max_rows=200)
+    assert gaussian_groups(X, 3, small, random_state=np.random.RandomState(0))
+    tiny = InputMixtureSettings(max_rows=30)  # too few for 6 components in 2-D
+    assert not gaussian_groups(X, 3, tiny, random_state=np.random.RandomState(0))
