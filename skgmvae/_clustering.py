@@ -116,7 +116,13 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         partition cuts one group in two, as modularity tends to on data
         with a large class, the two clusters are joined and one cluster is
         split in their place: of the others and the joined pair, the one
-        whose bisection cuts the fewest edges. It is the
+        whose bisection cuts the fewest edges. Where the input itself looks
+        like ``n_clusters`` Gaussian clouds (full-covariance Gaussian
+        mixtures of it from five k-means starts mostly agree, and the
+        Bayesian information criterion asks for no more components), the
+        partition is then refined by EM of such a mixture of the input: a
+        graph draws the border between two touching clouds where it is
+        sparsest, not where the Gaussians meet. It is the
         default because it clustered images much better than a Gaussian
         mixture of the codes (see the user guide's
         :ref:`warm-up <warm_up>` section and the benchmarks).
