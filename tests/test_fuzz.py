@@ -57,9 +57,12 @@ DTYPES = [
 
 
 @st.composite
-def fit_settings(draw, n_samples):
-    """``n_clusters`` (one per sample, or 1 to 4) and ``init_params``."""
-    n_clusters = draw(st.one_of(st.just(max(n_samples, 1)), st.integers(1, 4)))
+def fit_settings(draw, n_samples, *, at_most_samples=False):
+    """``n_clusters`` (one per sample, or 1 to 4; with ``at_most_samples``
+    no more than there are samples, which a fit requires) and
+    ``init_params``."""
+    largest = min(4, n_samples) if at_most_samples else 4
+    n_clusters = draw(st.one_of(st.just(max(n_samples, 1)), st.integers(1, largest)))
     init_params = draw(st.sampled_from(["graph", "gmm", "random", "spectral"]))
     return n_clusters, init_params
 
@@ -74,7 +77,7 @@ def well_formed_arrays(draw):
     elements = st.floats(-3, 3).map(lambda v: v * scale)
     X = draw(hnp.arrays(np.float64, (n_samples, n_features), elements=elements))
     X = X.astype(draw(st.sampled_from(["float64", "float32", "int64"])))
-    return (X, *draw(fit_settings(n_samples)), True)
+    return (X, *draw(fit_settings(n_samples, at_most_samples=True)), True)
 
 
 @st.composite
