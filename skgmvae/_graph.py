@@ -31,6 +31,8 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, cg, eigsh
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
+from skgmvae._partitions import reproductions
+
 # The curve 1 / (1 + a d^(2b)) that UMAP fits for min_dist=0 and spread=1:
 # the tightest clusters, which is what clustering wants.
 _CURVE_A = 1.929
@@ -454,38 +456,12 @@ def _majority_near_tie(
     if len(near) < 2:
         return best
     support = {
-        i: sum(
-            _adjusted_rand_index(candidates[i], other, n_clusters) >= _SAME_PARTITION
-            for other in candidates
-        )
+        i: reproductions(candidates[i], candidates, n_clusters, _SAME_PARTITION)
         for i in near
     }
     chosen = max(near, key=lambda i: (support[i], modularities[i]))
     majority = support[chosen] >= _MAJORITY * len(candidates)
     return chosen if majority and support[chosen] > support[best] else best
-
-
-def _adjusted_rand_index(a: np.ndarray, b: np.ndarray, n_clusters: int) -> float:
-    """The adjusted Rand index of two labelings with values in [0, n_clusters).
-
-    The value of :func:`sklearn.metrics.adjusted_rand_score`, from one
-    ``bincount``: that function's input checks and ``np.unique`` cost 60
-    times more on the digits, and the near-tie rule compares up to every
-    pair of several dozen candidates.
-    """
-    table = np.bincount(a * n_clusters + b, minlength=n_clusters**2)
-    table = table.reshape(n_clusters, n_clusters).astype(np.float64)
-
-    def pairs(counts: np.ndarray) -> float:
-        return float((counts * (counts - 1)).sum() / 2)
-
-    both, rows, columns = pairs(table), pairs(table.sum(1)), pairs(table.sum(0))
-    n_samples = a.shape[0]
-    expected = rows * columns / (n_samples * (n_samples - 1) / 2)
-    largest = (rows + columns) / 2
-    if largest == expected:  # both labelings are one cluster, or all singletons
-        return 1.0
-    return (both - expected) / (largest - expected)
 
 
 def join_split_groups(

@@ -23,8 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
+
+from skgmvae._partitions import reproductions
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ def refine_start(
     components). The refinement is also dropped if it would leave a cluster
     empty: EM can absorb a small group into a large one.
     """
-    features = _scaled(features)
+    # Unit variance per feature, so that reg_covar means the same on any
+    # data; a constant feature becomes zeros.
+    features = StandardScaler().fit_transform(np.asarray(features, np.float64))
     if not gaussian_groups(features, n_clusters, settings, random_state=random_state):
         return labels
     refined = mixture_from_labels(features, labels, n_clusters, settings.reg_covar)
@@ -92,7 +96,11 @@ def gaussian_groups(
         for _ in range(settings.n_init)
     ]
     partitions = [mixture.predict(features) for mixture in mixtures]
-    if _most_reached(partitions, settings.same_partition) < settings.min_reached:
+    most_reached = max(
+        reproductions(partition, partitions, n_clusters, settings.same_partition)
+        for partition in partitions
+    )
+    if most_reached < settings.min_reached:
         return False
     bic = min(mixture.bic(features) for mixture in mixtures)
     doubled = _mixture(2 * n_clusters, settings, random_state)
@@ -132,15 +140,6 @@ def mixture_from_labels(
     return mixture.fit(features).predict(features)
 
 
-def _most_reached(partitions: list[np.ndarray], same: float) -> int:
-    """How many of ``partitions`` the most common one is (itself included):
-    the largest number within an adjusted Rand index of ``same`` of one."""
-    return max(
-        sum(adjusted_rand_score(partition, other) >= same for other in partitions)
-        for partition in partitions
-    )
-
-
 def _mixture(
     n_components: int,
     settings: InputMixtureSettings,
@@ -152,10 +151,3 @@ def _mixture(
         reg_covar=settings.reg_covar,
         random_state=random_state.randint(np.iinfo(np.int32).max),
     )
-
-
-def _scaled(features: np.ndarray) -> np.ndarray:
-    """Float64 features with zero mean and unit variance (constant ones 0)."""
-    features = np.asarray(features, dtype=np.float64)
-    std = features.std(0)
-    return (features - features.mean(0)) / np.where(std > 0, std, 1.0)

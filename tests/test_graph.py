@@ -12,7 +12,6 @@ from sklearn.metrics import adjusted_rand_score
 from skgmvae import _graph
 from skgmvae._graph import (
     GraphSettings,
-    _adjusted_rand_index,
     _bisection,
     _majority_near_tie,
     best_candidate,
@@ -24,6 +23,7 @@ from skgmvae._graph import (
     shared_neighbor_graph,
 )
 from skgmvae._neighbors import nearest_neighbors
+from skgmvae._partitions import adjusted_rand_index
 
 
 def test_fuzzy_graph_is_symmetric_with_weights_in_unit_interval():
@@ -194,7 +194,7 @@ def test_adjusted_rand_index_equals_scikit_learns():
     cases += [(a, np.where(rng.rand(300) < 0.1, 0, a)), (a * 0, a * 0)]
     for first, second in cases:
         expected = adjusted_rand_score(first, second)
-        assert _adjusted_rand_index(first, second, 4) == pytest.approx(expected)
+        assert adjusted_rand_index(first, second, 4) == pytest.approx(expected)
 
 
 def test_a_near_tie_goes_to_the_partition_most_candidates_found():
