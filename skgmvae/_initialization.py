@@ -21,7 +21,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import kneighbors_graph
 
 from skgmvae import _graph
-from skgmvae._input_mixture import InputMixtureSettings, refine_start
+from skgmvae._input_mixture import InputMixtureSettings
 from skgmvae._tensors import make_generator
 
 # Added to every cluster's size when p(y) is set from the clusters.
@@ -53,7 +53,6 @@ def initial_clusters(
     *,
     code_neighbors: tuple[np.ndarray, np.ndarray] | None,
     input_neighbors: tuple[np.ndarray, np.ndarray] | None = None,
-    input_features: np.ndarray | None = None,
     random_state: np.random.RandomState,
     classes: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -62,11 +61,7 @@ def initial_clusters(
     ``method`` is ``"graph"``, ``"spectral"`` or ``"gmm"``. The graph start
     needs ``code_neighbors`` (distances and indices of each code's nearest
     neighbours) and, to keep only the edges both agree on,
-    ``input_neighbors`` (the same for the input samples). With
-    ``input_features`` (the input samples, or their leading principal
-    components), the graph start's clusters are refined by EM of a
-    full-covariance Gaussian mixture of the input where the input looks like
-    one (:func:`skgmvae._input_mixture.refine_start`). The graph methods
+    ``input_neighbors`` (the same for the input samples). The graph methods
     need more samples than neighbours per sample; below that, the Gaussian
     mixture is used. With ``classes`` (each row's class index,
     -1 where unknown; every class labelled at least once), cluster k is
@@ -92,18 +87,6 @@ def initial_clusters(
             generator=make_generator(random_state, torch.device("cpu")),
             input_neighbors=input_neighbors,
         )
-        if input_features is not None:
-            # The test draws from a copy of the stream, so that the later
-            # stages draw the same numbers whether or not it runs.
-            copy = np.random.RandomState()
-            copy.set_state(random_state.get_state())
-            labels = refine_start(
-                input_features,
-                labels,
-                n_clusters,
-                settings.input_mixture,
-                random_state=copy,
-            )
         return np.eye(n_clusters)[labels]
     codes = codes.astype(np.float64)
     if method == "spectral" and n_samples > 2 * settings.spectral_neighbors:

@@ -57,22 +57,22 @@ def refine_start(
     settings: InputMixtureSettings,
     *,
     random_state: np.random.RandomState,
-) -> np.ndarray:
+) -> np.ndarray | None:
     """``labels`` refined by EM of a Gaussian mixture of ``features``, where
-    :func:`gaussian_groups` finds the input to be one; else ``labels``.
+    :func:`gaussian_groups` finds the input to be one; else None.
 
     ``features`` are the input samples (or their leading principal
-    components). The refinement is also dropped if it would leave a cluster
-    empty: EM can absorb a small group into a large one.
+    components). The refinement is also dropped (None) if it would leave a
+    cluster empty: EM can absorb a small group into a large one.
     """
     # Unit variance per feature, so that reg_covar means the same on any
     # data; a constant feature becomes zeros.
     features = StandardScaler().fit_transform(np.asarray(features, np.float64))
     if not gaussian_groups(features, n_clusters, settings, random_state=random_state):
-        return labels
+        return None
     refined = mixture_from_labels(features, labels, n_clusters, settings.reg_covar)
     if refined is None or np.unique(refined).size < n_clusters:
-        return labels
+        return None
     return refined
 
 

@@ -10,17 +10,20 @@ runs, before it, a sequence of named stages on one :class:`WarmupContext`:
 3. ``neighbour search``: each code's nearest neighbours and each input
    sample's, for the graph start and the neighbour terms.
 4. ``initial clusters``: the codes are clustered by the start method
-   (:func:`skgmvae._initialization.initial_clusters`) and the cluster
-   priors p(z | y) and the mixture weights p(y) are set from those
-   clusters. Where classes are known, cluster k is class k (see
-   ``initial_clusters``) and the start's classes become targets of the
-   classification term.
+   (:func:`skgmvae._initialization.initial_clusters`); without known
+   classes, the graph start's clusters are refined by EM of a
+   full-covariance Gaussian mixture of the input where the input looks like
+   one (:func:`skgmvae._input_mixture.refine_start`). The cluster priors
+   p(z | y) and the mixture weights p(y) are set from the clusters. Where
+   classes are known, cluster k is class k (see ``initial_clusters``) and
+   the start's classes become targets of the classification term.
 5. ``alignment``: q(y | x) learns these clusters, for at least
    ``qy_stage_epochs`` epochs and ``qy_stage_min_steps`` optimizer steps.
 6. ``neighbors`` (with the neighbour terms on): as many epochs train q(y | x)
    on the neighbour terms alone, and the priors are refitted to the clusters
    q(y | x) then gives, so that the ELBO starts from clusters the neighbour
-   terms agree with.
+   terms agree with. Where the start is the input mixture's partition, this
+   training is left out (see :func:`train_neighbor_terms`).
 
 :func:`run_warmup` runs the stages and stops at the first one a
 ``KeyboardInterrupt`` cuts, leaving the model as the last completed step
@@ -45,6 +48,7 @@ from skgmvae._initialization import (
     initial_clusters,
     mixture_weights,
 )
+from skgmvae._input_mixture import refine_start
 from skgmvae._losses import (
     AlignmentObjective,
     AutoencoderObjective,
@@ -111,8 +115,9 @@ class WarmupContext:
     stages fill in
     ``codes`` (standardized, float32), ``input_features`` (the input, or its
     leading principal components), ``code_neighbors`` and
-    ``input_neighbors`` (distances and indices), ``responsibilities`` and
-    ``neighbors``.
+    ``input_neighbors`` (distances and indices), ``responsibilities``,
+    ``start_from_input`` (whether the start is the partition of a Gaussian
+    mixture of the input) and ``neighbors``.
     """
 
     module: GMVAE
@@ -132,6 +137,7 @@ class WarmupContext:
     code_neighbors: tuple[np.ndarray, np.ndarray] | None = None
     input_neighbors: tuple[np.ndarray, np.ndarray] | None = None
     responsibilities: np.ndarray | None = None
+    start_from_input: bool = False
     neighbors: Neighbors | None = None
 
 
@@ -205,13 +211,37 @@ def find_initial_clusters(ctx: WarmupContext) -> None:
             ctx.settings.start,
             code_neighbors=ctx.code_neighbors,
             input_neighbors=ctx.input_neighbors,
-            input_features=ctx.input_features,
             random_state=ctx.random_state,
             classes=classes,
         )
+        if classes is None:
+            refine_by_input_mixture(ctx)
     if classes is not None:
         ctx.labels.targets = _start_classes(ctx.responsibilities, ctx.X.device)
     set_prior_from_clusters(ctx, ctx.responsibilities)
+
+
+def refine_by_input_mixture(ctx: WarmupContext) -> None:
+    """Replace the graph start's clusters by EM's partition of a Gaussian
+    mixture of the input, where the input looks like one.
+
+    The test draws from a copy of the random stream, so that the later
+    stages draw the same numbers whether or not it runs.
+    """
+    if ctx.method != "graph" or ctx.input_features is None:
+        return
+    copy = np.random.RandomState()
+    copy.set_state(ctx.random_state.get_state())
+    refined = refine_start(
+        ctx.input_features,
+        ctx.responsibilities.argmax(1),
+        ctx.module.n_clusters,
+        ctx.settings.start.input_mixture,
+        random_state=copy,
+    )
+    if refined is not None:
+        ctx.responsibilities = np.eye(ctx.module.n_clusters)[refined]
+        ctx.start_from_input = True
 
 
 def align_clusters(ctx: WarmupContext) -> None:
@@ -227,13 +257,23 @@ def align_clusters(ctx: WarmupContext) -> None:
 
 def train_neighbor_terms(ctx: WarmupContext) -> None:
     """Train q(y | x) on the neighbour terms (and the known classes, where
-    there are any), then refit the priors to it."""
+    there are any), then refit the priors to it.
+
+    Where the start is the partition of a Gaussian mixture of the input,
+    q(y | x) is not trained here: the neighbours come from the autoencoder's
+    codes, whose grouping EM has just corrected, and the terms alone would
+    pull the clusters back towards the graph's. The ELBO still trains with
+    the terms, from the start's priors.
+    """
     if ctx.neighbor_weights is None:
         return
     device = ctx.X.device
     # Drawn among the code neighbours the input's neighbours confirm: edges
     # the graph start's shared graph also keeps.
     neighbors = neighbor_draws(ctx.code_neighbors, device, ctx.input_neighbors)
+    if ctx.start_from_input:
+        ctx.neighbors = neighbors
+        return
     terms = NeighborTerms(ctx.X, neighbors, *ctx.neighbor_weights, ctx.generator)
     index = torch.arange(ctx.X.shape[0], device=device)
     objective = NeighborObjective(terms, ctx.labels)

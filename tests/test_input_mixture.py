@@ -64,7 +64,7 @@ def test_refinement_mends_a_noisy_start_on_gaussian_clouds():
 def test_refinement_leaves_a_start_on_curved_groups_alone():
     X, y = make_moons(600, noise=0.06, random_state=0)
     refined = refine_start(X, y, 2, SETTINGS, random_state=np.random.RandomState(0))
-    np.testing.assert_array_equal(refined, y)
+    assert refined is None
 
 
 def test_refinement_is_reproducible():
@@ -82,7 +82,7 @@ def test_a_cluster_too_small_for_a_covariance_gives_no_refinement():
     start[0] = 2  # one sample: no covariance to start EM from
     assert mixture_from_labels(X, start, 3, SETTINGS.reg_covar) is None
     refined = refine_start(X, start, 3, SETTINGS, random_state=np.random.RandomState(0))
-    np.testing.assert_array_equal(refined, start)
+    assert refined is None
 
 
 def test_a_subset_of_rows_is_tested_on_large_data():
