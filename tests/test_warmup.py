@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_blobs
+from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 
 from skgmvae import _warmup as warmup
@@ -57,8 +57,8 @@ def blobs3():
     return X.astype(np.float32), y
 
 
-def _context(X, method="gmm", neighbor_weights=None, seed=0, **kwargs):
-    module = GMVAE(X.shape[1], K, 2, (16,), "gaussian")
+def _context(X, method="gmm", neighbor_weights=None, seed=0, n_clusters=K, **kwargs):
+    module = GMVAE(X.shape[1], n_clusters, 2, (16,), "gaussian")
     module.reset_parameters(torch.Generator().manual_seed(seed))
     return WarmupContext(
         module=module,
@@ -145,6 +145,34 @@ def test_initial_clusters_stage_finds_the_groups_and_sets_the_priors(blobs3, met
     )
 
 
+def _graph_start_context(X, n_clusters):
+    """A graph start's context on ``X``, searched up to its start."""
+    ctx = _context(X.astype(np.float32), "graph", n_clusters=n_clusters)
+    ctx.codes = ctx.X.numpy().copy()
+    search_neighbors(ctx)
+    return ctx
+
+
+def test_start_stage_refines_gaussian_clouds_by_a_mixture_of_the_input():
+    # Three elongated clouds whose tails touch: the graph cuts them where
+    # it is sparsest, EM where the Gaussians meet.
+    X, y = make_blobs(600, centers=[[0, 0], [4, 0], [2, 4]], random_state=0)
+    ctx = _graph_start_context(X @ np.array([[1.0, 0.3], [0.0, 0.6]]), K)
+    find_initial_clusters(ctx)
+    assert ctx.start_from_input
+    labels = ctx.responsibilities.argmax(1)
+    np.testing.assert_array_equal(ctx.responsibilities, np.eye(K)[labels])
+    assert adjusted_rand_score(y, labels) > 0.8
+
+
+def test_start_stage_leaves_curved_groups_to_the_graph():
+    X, y = make_moons(600, noise=0.06, random_state=0)
+    ctx = _graph_start_context(X, 2)
+    find_initial_clusters(ctx)
+    assert not ctx.start_from_input
+    assert adjusted_rand_score(y, ctx.responsibilities.argmax(1)) > 0.95
+
+
 def test_alignment_stage_teaches_qy_the_initial_clusters(blobs3):
     X, y = blobs3
     ctx = _context(X, pretrain_epochs=2)
@@ -195,6 +223,20 @@ def test_neighbour_stage_trains_qy_and_refits_the_priors(blobs3):
     np.testing.assert_allclose(prior_loc, means, rtol=1e-4, atol=1e-5)
     weights = ctx.module.log_prior_y.exp().numpy()
     np.testing.assert_allclose(weights, (resp.sum(0) + 1) / (150 + K), rtol=1e-5)
+
+
+def test_neighbour_stage_leaves_a_start_from_the_input_mixture(blobs3):
+    # Only the neighbours are kept, for ELBO training; q(y | x) and the
+    # priors stay those of the start.
+    X, _ = blobs3
+    ctx = _context(X, neighbor_weights=(1.0, 1.0), start_from_input=True)
+    ctx.codes = X.copy()
+    ctx.code_neighbors = nearest_neighbors(ctx.codes, 10)
+    qy_head, prior = _qy_head(ctx), ctx.module.prior_params()[0].detach().clone()
+    train_neighbor_terms(ctx)
+    np.testing.assert_array_equal(ctx.neighbors.indices.numpy(), ctx.code_neighbors[1])
+    assert torch.equal(_qy_head(ctx), qy_head)
+    assert torch.equal(ctx.module.prior_params()[0].detach(), prior)
 
 
 def test_mixture_weights_follow_the_initial_cluster_sizes():
