@@ -91,3 +91,45 @@ def test_a_subset_of_rows_is_tested_on_large_data():
     assert gaussian_groups(X, 3, small, random_state=np.random.RandomState(0))
     tiny = InputMixtureSettings(max_rows=30)  # too few for 6 components in 2-D
     assert not gaussian_groups(X, 3, tiny, random_state=np.random.RandomState(0))
+
+
+def _unequal_sheared_blobs(seed=0):
+    """Gaussian groups of 600, 300 and 100 samples, sheared in 5-D."""
+    X, y = make_blobs(
+        [600, 300, 100], n_features=5, cluster_std=[2.0, 1.0, 0.5], random_state=seed
+    )
+    X = X @ np.random.RandomState(seed).normal(size=(5, 5))
+    return (X - X.mean(0)) / X.std(0), y
+
+
+def _passes(X, n_clusters, settings, n_draws=10):
+    return sum(
+        gaussian_groups(X, n_clusters, settings, random_state=np.random.RandomState(s))
+        for s in range(n_draws)
+    )
+
+
+def test_unequal_gaussian_groups_pass_the_test():
+    # A single k-means start often splits the largest group and EM keeps
+    # the split; the better of two starts per mixture mostly reaches the
+    # groups.
+    X, _ = _unequal_sheared_blobs()
+    assert _passes(X, 3, SETTINGS) >= 8
+    assert _passes(X, 3, InputMixtureSettings(inits_per_mixture=1)) <= 6
+
+
+def test_the_test_stops_once_no_partition_can_be_reached_often_enough(monkeypatch):
+    from skgmvae import _input_mixture
+
+    fitted = []
+    mixture = _input_mixture._mixture
+
+    def counted(n_components, *args):
+        fitted.append(n_components)
+        return mixture(n_components, *args)
+
+    monkeypatch.setattr(_input_mixture, "_mixture", counted)
+    X = np.random.RandomState(0).uniform(size=(600, 2))  # no groups at all
+    assert not gaussian_groups(X, 5, SETTINGS, random_state=np.random.RandomState(0))
+    # Stopped before the fifth mixture, and so before the doubled one.
+    assert fitted == [5] * len(fitted) and len(fitted) < SETTINGS.n_init
