@@ -118,7 +118,8 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         split in their place: of the others and the joined pair, the one
         whose bisection cuts the fewest edges. Where the input itself looks
         like ``n_clusters`` Gaussian clouds (full-covariance Gaussian
-        mixtures of it from five k-means starts mostly agree, and the
+        mixtures of it, each the better of two EM runs from k-means
+        starts, mostly agree, and the
         Bayesian information criterion asks for no more components), the
         partition is then refined by EM of such a mixture of the input: a
         graph draws the border between two touching clouds where it is
