@@ -21,7 +21,6 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import kneighbors_graph
 
 from skgmvae import _graph
-from skgmvae._input_mixture import InputMixtureSettings
 from skgmvae._tensors import make_generator
 
 # Added to every cluster's size when p(y) is set from the clusters.
@@ -35,14 +34,12 @@ class StartSettings:
     ``reg_covar`` is the variance added to the diagonal of the Gaussian
     mixture, on codes standardized to unit variance per dimension;
     ``spectral_neighbors`` the neighbours per code of the spectral start's
-    graph; ``graph`` the settings of the graph start; ``input_mixture`` those
-    of its refinement by a Gaussian mixture of the input.
+    graph; ``graph`` the settings of the graph start.
     """
 
     reg_covar: float = 1e-3
     spectral_neighbors: int = 10
     graph: _graph.GraphSettings = field(default_factory=_graph.GraphSettings)
-    input_mixture: InputMixtureSettings = field(default_factory=InputMixtureSettings)
 
 
 def initial_clusters(

@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-from skgmvae._partitions import reproductions
+from skgmvae._partitions import adjusted_rand_index
 
 
 @dataclass(frozen=True)
@@ -100,19 +100,23 @@ def gaussian_groups(
         features = features[random_state.choice(n_samples, n_rows, replace=False)]
     bic = np.inf
     partitions: list[np.ndarray] = []
+    reached: list[int] = []  # how many of the partitions reach each one
     for n_left in range(settings.n_init - 1, -1, -1):
         mixture = _mixture(
             n_clusters, settings.inits_per_mixture, settings, random_state
         )
-        partitions.append(mixture.fit(features).predict(features))
+        partition = mixture.fit(features).predict(features)
         bic = min(bic, mixture.bic(features))
-        most_reached = max(
-            reproductions(partition, partitions, n_clusters, settings.same_partition)
-            for partition in partitions
-        )
+        same = [
+            adjusted_rand_index(partition, other, n_clusters) >= settings.same_partition
+            for other in partitions
+        ]
+        reached = [count + agrees for count, agrees in zip(reached, same, strict=True)]
+        reached.append(1 + sum(same))
+        partitions.append(partition)
         # Where even the mixtures still to fit could not make one of the
         # partitions so far reached often enough, the test has failed.
-        if most_reached + n_left < settings.min_reached:
+        if max(reached) + n_left < settings.min_reached:
             return False
     doubled = _mixture(2 * n_clusters, 1, settings, random_state)
     return bic <= doubled.fit(features).bic(features)

@@ -1,9 +1,9 @@
 """Comparing partitions: how alike two are, and how many others repeat one.
 
-Both starts that choose by agreement use these: the graph start, among
-partitions of near-equal modularity (:mod:`skgmvae._graph`), and the test
-of whether a Gaussian mixture of the input is reproducible
-(:mod:`skgmvae._input_mixture`).
+The graph start counts agreement among partitions of near-equal
+modularity (:mod:`skgmvae._graph`), and the test of whether a Gaussian
+mixture of the input is reproducible (:mod:`skgmvae._input_mixture`)
+among its mixtures' partitions.
 """
 
 from __future__ import annotations

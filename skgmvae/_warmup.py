@@ -48,7 +48,7 @@ from skgmvae._initialization import (
     initial_clusters,
     mixture_weights,
 )
-from skgmvae._input_mixture import refine_start
+from skgmvae._input_mixture import InputMixtureSettings, refine_start
 from skgmvae._losses import (
     AlignmentObjective,
     AutoencoderObjective,
@@ -93,7 +93,9 @@ class WarmupSettings:
     the neighbour terms, their tiny, noisy gradients would still move all
     weights at full speed and can wipe out a cluster of a few dozen samples
     (seen on two-dimensional data); with the larger ``eps``, steps shrink
-    with gradients well below it.
+    with gradients well below it. ``start`` holds the start methods'
+    settings, ``input_mixture`` those of the graph start's refinement by a
+    Gaussian mixture of the input.
     """
 
     qy_stage_epochs: int = 10
@@ -102,6 +104,7 @@ class WarmupSettings:
     posterior_variance_ratio: float = 0.1
     neighbor_stage_eps: float = 1e-4
     start: StartSettings = field(default_factory=StartSettings)
+    input_mixture: InputMixtureSettings = field(default_factory=InputMixtureSettings)
 
 
 @dataclass
@@ -236,7 +239,7 @@ def refine_by_input_mixture(ctx: WarmupContext) -> None:
         ctx.input_features,
         ctx.responsibilities.argmax(1),
         ctx.module.n_clusters,
-        ctx.settings.start.input_mixture,
+        ctx.settings.input_mixture,
         random_state=copy,
     )
     if refined is not None:
