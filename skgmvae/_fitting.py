@@ -265,7 +265,8 @@ def train_elbo(
     the clusters, q(y | x) is held for the first
     ``settings.hold_clusters_epochs`` epochs, and at least the first
     ``settings.hold_clusters_steps`` optimizer steps (see
-    :class:`ElboObjective`).
+    :class:`ElboObjective`); where training stops inside the hold, the hold
+    lasts through the averaged epochs too.
     Training stops early on ``tol`` / ``n_iter_no_change`` unless
     ``stopping`` says otherwise; then ``settings.average_epochs`` more
     epochs run and the weights are averaged over them and the last epoch
@@ -306,6 +307,16 @@ def train_elbo(
     average_epochs = settings.average_epochs
     if result.interrupted or average_epochs == 0:
         return result
+    if state.step < objective.hold_clusters_until:
+        # The clusters were found stable before the hold ended (small data,
+        # few steps an epoch). Released in the averaged epochs, which no
+        # stopping rule watches, q(y | x) could join clusters there.
+        averaged_steps = average_epochs * steps_per_epoch(
+            data.X_t.shape[0], data.config
+        )
+        objective.hold_clusters_until = max(
+            objective.hold_clusters_until, state.step + averaged_steps
+        )
     first_epoch += result.n_epochs
     report = _elbo_printer(
         settings, "ELBO, averaged", FixedEpochs(average_epochs), first_epoch

@@ -994,6 +994,32 @@ def test_elbo_training_holds_the_clusters_for_at_least_100_steps(n_samples):
     assert _held_until(data, state, settings, WarmupResult()) == 7
 
 
+@pytest.mark.parametrize("stop_inside_hold", [True, False])
+def test_a_stop_inside_the_hold_holds_the_averaged_epochs_too(
+    digits01, fast, stop_inside_hold
+):
+    # A stage that stops on stable clusters before its hold ends keeps
+    # q(y | x) held through the averaged epochs, which no stopping rule
+    # watches; one that stops when the hold ends trains q(y | x) in them.
+    model = _model(fast)
+    data = model._prepare(digits01[0], first=True)
+    steps = len(batch_bounds(data.X_t.shape[0], data.config.batch_size))
+    settings = replace(
+        model._fit_settings(),
+        average_epochs=2,
+        hold_clusters_steps=steps + 1 if stop_inside_hold else 0,
+    )
+    module = new_module(data, settings, np.random.RandomState(0))
+    head = module.state_dict()["qy_head.weight"].clone()
+    state = fresh_state(module, settings)
+    generator = torch.Generator().manual_seed(0)
+    warmup = WarmupResult(clusters_set=True)
+    train_elbo(module, data, state, settings, generator, warmup, FixedEpochs(1))
+    assert state.step == 3 * steps
+    held = torch.equal(module.state_dict()["qy_head.weight"], head)
+    assert held == stop_inside_hold
+
+
 def test_concentric_rings_keep_the_warm_up_clusters():
     # On 300 points an epoch is 3 steps. Released after one epoch, q(y | x)
     # put both rings in one cluster; held for 100 steps, the fit keeps the
