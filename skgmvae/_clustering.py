@@ -121,11 +121,12 @@ class GMVAEClustering(ClusterMixin, BaseGMVAE):
         mixtures of it, each the better of two EM runs from k-means
         starts, mostly agree, and the
         Bayesian information criterion asks for no more components), the
-        partition is then refined by EM of such a mixture of the input: a
-        graph draws the border between two touching clouds where it is
-        sparsest, not where the Gaussians meet; the warm-up's neighbour
-        stage then leaves that partition as it is. It is the
-        default because it clustered images much better than a Gaussian
+        partition is then refined by EM of a Gaussian mixture of the
+        input, of the covariance type (full, tied, diagonal or spherical)
+        with the lowest BIC: a graph draws the border between two touching
+        clouds where it is sparsest, not where the Gaussians meet; the
+        warm-up's neighbour stage then leaves that partition as it is. It
+        is the default because it clustered images much better than a Gaussian
         mixture of the codes (see the user guide's
         :ref:`warm-up <warm_up>` section and the benchmarks).
         ``"gmm"`` fits a diagonal ``GaussianMixture`` to the codes.

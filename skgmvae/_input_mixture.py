@@ -1,10 +1,11 @@
 """A Gaussian mixture of the input, to refine the graph start where it fits.
 
 The graph start (:mod:`skgmvae._graph`) follows groups of any shape, but on
-small tabular data whose groups are Gaussian clouds a full-covariance
-Gaussian mixture of the input separates them better. These functions, on
+small tabular data whose groups are Gaussian clouds a Gaussian mixture of
+the input separates them better. These functions, on
 numpy arrays, decide whether the input looks like such a mixture and, if
-so, refine the start's partition by EM of that mixture.
+so, refine the start's partition by EM of a Gaussian mixture whose
+covariance type (full, tied, diagonal or spherical) BIC chooses.
 
 The test asks two things of ``n_clusters`` full-covariance Gaussians fitted
 to the input:
@@ -77,8 +78,11 @@ def refine_start(
     features = StandardScaler().fit_transform(np.asarray(features, np.float64))
     if not gaussian_groups(features, n_clusters, settings, random_state=random_state):
         return None
-    refined = mixture_from_labels(features, labels, n_clusters, settings.reg_covar)
-    if refined is None or np.unique(refined).size < n_clusters:
+    mixture = mixture_from_labels(features, labels, n_clusters, settings.reg_covar)
+    if mixture is None:
+        return None
+    refined = mixture.predict(features)
+    if np.unique(refined).size < n_clusters:
         return None
     return refined
 
@@ -122,37 +126,81 @@ def gaussian_groups(
     return bic <= doubled.fit(features).bic(features)
 
 
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
 def mixture_from_labels(
     features: np.ndarray, labels: np.ndarray, n_clusters: int, reg_covar: float
-) -> np.ndarray | None:
-    """The partition EM of a full-covariance Gaussian mixture reaches from
-    the clusters ``labels``; None if a cluster has fewer than two samples."""
+) -> GaussianMixture | None:
+    """The Gaussian mixture EM reaches from the clusters ``labels``; None
+    if a cluster has fewer than two samples.
+
+    EM runs once for each covariance type of
+    :class:`~sklearn.mixture.GaussianMixture`, each started from the
+    clusters' own weights, means and covariances, and the mixture with the
+    lowest BIC is kept. Groups of similar, round shape are
+    described as well by one shared or spherical covariance as by a full one
+    per cluster, with far fewer parameters; fitting full covariances to them
+    from a few hundred samples lets the boundaries follow noise.
+    """
     counts = np.bincount(labels, minlength=n_clusters)
     if counts.min() < 2:
         return None
-    n_features = features.shape[1]
+    mixtures = [
+        _mixture_from(features, labels, counts, covariance_type, reg_covar)
+        for covariance_type in COVARIANCE_TYPES
+    ]
+    return min(mixtures, key=lambda mixture: mixture.bic(features))
+
+
+def _mixture_from(
+    features: np.ndarray,
+    labels: np.ndarray,
+    counts: np.ndarray,
+    covariance_type: str,
+    reg_covar: float,
+) -> GaussianMixture:
+    """A mixture of ``covariance_type`` fitted by EM from the clusters."""
+    n_clusters = counts.size
     means = np.stack([features[labels == k].mean(0) for k in range(n_clusters)])
-    precisions = np.stack(
-        [
-            np.linalg.inv(
-                np.cov(features[labels == k], rowvar=False, bias=True).reshape(
-                    n_features, n_features
-                )
-                + reg_covar * np.eye(n_features)
-            )
-            for k in range(n_clusters)
-        ]
-    )
     mixture = GaussianMixture(
         n_clusters,
-        covariance_type="full",
+        covariance_type=covariance_type,
         reg_covar=reg_covar,
         max_iter=500,
         weights_init=counts / counts.sum(),
         means_init=means,
-        precisions_init=precisions,
+        precisions_init=initial_precisions(
+            features - means[labels], labels, n_clusters, covariance_type, reg_covar
+        ),
     )
-    return mixture.fit(features).predict(features)
+    return mixture.fit(features)
+
+
+def initial_precisions(
+    centred: np.ndarray,
+    labels: np.ndarray,
+    n_clusters: int,
+    covariance_type: str,
+    reg_covar: float,
+) -> np.ndarray:
+    """The precisions of the clusters ``labels`` in the shape
+    :class:`~sklearn.mixture.GaussianMixture` takes for ``covariance_type``;
+    ``centred`` holds each sample less its cluster's mean, and ``reg_covar``
+    is added to the covariances' diagonals, as in EM's M step."""
+    n_samples, n_features = centred.shape
+    ridge = reg_covar * np.eye(n_features)
+    if covariance_type == "tied":
+        return np.linalg.inv(centred.T @ centred / n_samples + ridge)
+    members = [centred[labels == k] for k in range(n_clusters)]
+    if covariance_type == "full":
+        return np.stack(
+            [np.linalg.inv(part.T @ part / len(part) + ridge) for part in members]
+        )
+    variances = np.stack([(part**2).mean(0) + reg_covar for part in members])
+    if covariance_type == "diag":
+        return 1.0 / variances
+    return 1.0 / variances.mean(1)  # spherical
 
 
 def _mixture(

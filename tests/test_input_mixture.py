@@ -2,14 +2,17 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.datasets import load_iris, make_blobs, make_circles, make_moons
 from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 from sklearn.preprocessing import StandardScaler
 
 from skgmvae import _input_mixture
 from skgmvae._input_mixture import (
+    COVARIANCE_TYPES,
     InputMixtureSettings,
     gaussian_groups,
+    initial_precisions,
     mixture_from_labels,
     refine_start,
 )
@@ -58,7 +61,7 @@ def test_refinement_mends_a_noisy_start_on_gaussian_clouds():
     refined = refine_start(X, start, 3, SETTINGS, random_state=rng)
     # The clouds' tails overlap, so even EM from the true groups gets some
     # samples wrong; from the noisy start it must reach nearly its partition.
-    from_truth = mixture_from_labels(X, y, 3, SETTINGS.reg_covar)
+    from_truth = mixture_from_labels(X, y, 3, SETTINGS.reg_covar).predict(X)
     assert adjusted_rand_score(from_truth, refined) > 0.95
     assert adjusted_rand_score(y, refined) > adjusted_rand_score(y, start) + 0.2
 
@@ -85,6 +88,32 @@ def test_a_cluster_too_small_for_a_covariance_gives_no_refinement():
     assert mixture_from_labels(X, start, 3, SETTINGS.reg_covar) is None
     refined = refine_start(X, start, 3, SETTINGS, random_state=np.random.RandomState(0))
     assert refined is None
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_the_start_of_em_is_the_clusters_own_m_step(covariance_type):
+    X, y = _touching_blobs()
+    means = np.stack([X[y == k].mean(0) for k in range(3)])
+    precisions = initial_precisions(X - means[y], y, 3, covariance_type, 1e-3)
+    *_, covariances = _estimate_gaussian_parameters(
+        X, np.eye(3)[y], 1e-3, covariance_type
+    )
+    if covariance_type in ("full", "tied"):
+        expected = np.linalg.inv(covariances)
+    else:
+        expected = 1.0 / covariances
+    np.testing.assert_allclose(precisions, expected, rtol=1e-8)
+
+
+def test_bic_chooses_the_covariance_type_of_the_refinement():
+    # Round groups of equal spread in 10-D are described by one variance
+    # each; the iris species, elongated differently, need full covariances.
+    X, y = make_blobs(300, n_features=10, centers=3, cluster_std=3.0, random_state=0)
+    mixture = mixture_from_labels(X, y, 3, SETTINGS.reg_covar)
+    assert mixture.covariance_type == "spherical"
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    assert mixture_from_labels(X, y, 3, SETTINGS.reg_covar).covariance_type == "full"
 
 
 def test_a_subset_of_rows_is_tested_on_large_data():
