@@ -94,13 +94,17 @@ def command_line(script: str, argv: Sequence[str] | None = None) -> str:
 
 
 @contextlib.contextmanager
-def limited_threads(n: int) -> Iterator[int]:
+def limited_threads(n: int | None) -> Iterator[int | None]:
     """Hold torch, BLAS and OpenMP at ``n`` threads, then restore torch's.
 
     A ``--threads 1`` run must hold scikit-learn's baselines (k-means and
     Gaussian mixtures run on BLAS and OpenMP) as well as torch, or runs side
-    by side spin-wait on each other's cores.
+    by side spin-wait on each other's cores. ``None`` (no ``--threads``)
+    leaves every pool as it is.
     """
+    if n is None:
+        yield n
+        return
     import torch
     from threadpoolctl import threadpool_limits
 

@@ -175,11 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = run.parse_args(["--quick"] if args.quick else [])
     log = bench_env.RunLog("generated.py", argv, args.out)
-    if args.threads is None:
+    with bench_env.limited_threads(args.threads):
         fit_sets(args, options, log)
-    else:
-        with bench_env.limited_threads(args.threads):
-            fit_sets(args, options, log)
     log.finish("\n".join(summary_lines(log.records)))
     return 0
 
