@@ -276,18 +276,7 @@ def train_elbo(
     """
     if warmup.interrupted:
         return TrainingResult(n_epochs=0, converged=False, interrupted=True)
-    terms = None
-    if warmup.neighbors is not None:
-        weights = neighbor_weights(data, settings)
-        terms = NeighborTerms(data.X_t, warmup.neighbors, *weights, generator)
-    labels = label_terms(data, settings, generator, warmup.class_targets)
-    held_until = _held_until(data, state, settings, warmup)
-    objective = ElboObjective(settings.elbo, generator, terms, labels, held_until)
-    batches = data.X_t
-    if terms is not None or labels is not None:
-        # Row indices: the objective gathers each batch together with its
-        # neighbours and known classes.
-        batches = torch.arange(data.X_t.shape[0], device=data.device)
+    objective, batches = _elbo_objective(data, state, settings, generator, warmup)
     if stopping is None:
         stopping = ClusterStability(
             settings.max_iter, settings.tol, settings.n_iter_no_change
@@ -307,16 +296,7 @@ def train_elbo(
     average_epochs = settings.average_epochs
     if result.interrupted or average_epochs == 0:
         return result
-    if state.step < objective.hold_clusters_until:
-        # The clusters were found stable before the hold ended (small data,
-        # few steps an epoch). Released in the averaged epochs, which no
-        # stopping rule watches, q(y | x) could join clusters there.
-        averaged_steps = average_epochs * steps_per_epoch(
-            data.X_t.shape[0], data.config
-        )
-        objective.hold_clusters_until = max(
-            objective.hold_clusters_until, state.step + averaged_steps
-        )
+    _hold_through_averaging(objective, state, data, average_epochs)
     first_epoch += result.n_epochs
     report = _elbo_printer(
         settings, "ELBO, averaged", FixedEpochs(average_epochs), first_epoch
@@ -335,6 +315,49 @@ def train_elbo(
         n_epochs=result.n_epochs + averaged.n_epochs,
         converged=result.converged,
         interrupted=averaged.interrupted,
+    )
+
+
+def _elbo_objective(
+    data: TrainingData,
+    state: TrainingState,
+    settings: FitSettings,
+    generator: torch.Generator,
+    warmup: WarmupResult,
+) -> tuple[ElboObjective, torch.Tensor]:
+    """The ELBO stage's objective, and the tensor its batches are cut from."""
+    terms = None
+    if warmup.neighbors is not None:
+        weights = neighbor_weights(data, settings)
+        terms = NeighborTerms(data.X_t, warmup.neighbors, *weights, generator)
+    labels = label_terms(data, settings, generator, warmup.class_targets)
+    held_until = _held_until(data, state, settings, warmup)
+    objective = ElboObjective(settings.elbo, generator, terms, labels, held_until)
+    if terms is None and labels is None:
+        return objective, data.X_t
+    # Row indices: the objective gathers each batch together with its
+    # neighbours and known classes.
+    return objective, torch.arange(data.X_t.shape[0], device=data.device)
+
+
+def _hold_through_averaging(
+    objective: ElboObjective,
+    state: TrainingState,
+    data: TrainingData,
+    average_epochs: int,
+) -> None:
+    """Where training stopped inside the hold of q(y | x), extend the hold
+    through the averaged epochs.
+
+    The clusters were found stable before the hold ended (small data, few
+    steps an epoch). Released in the averaged epochs, which no stopping rule
+    watches, q(y | x) could join clusters there.
+    """
+    if state.step >= objective.hold_clusters_until:
+        return
+    averaged_steps = average_epochs * steps_per_epoch(data.X_t.shape[0], data.config)
+    objective.hold_clusters_until = max(
+        objective.hold_clusters_until, state.step + averaged_steps
     )
 
 
