@@ -9,7 +9,7 @@ samples), and k-means clusters the layout. Of the partitions of several
 layouts and k-means runs, of k-means on the codes and of the graph's
 connected components, one that cuts no edge is kept if there is one, and
 otherwise the one with the highest modularity on the graph (Newman, 2006),
-mended where it cuts one group in two (:func:`join_split_groups`).
+mended where it cuts one group in two (:func:`~skgmvae._join_split.join_split_groups`).
 Clustering such a layout of autoencoder codes is the N2D recipe
 (McConville et al., 2019). The layout only chooses the starting clusters;
 the fitted model is the GMVAE.
@@ -27,10 +27,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, cg, eigsh
+from scipy.sparse.linalg import cg
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
+from skgmvae._join_split import join_split_groups
+from skgmvae._modularity import cluster_weights, degrees, modularity_of_sums
 from skgmvae._partitions import reproductions
 
 # The curve 1 / (1 + a d^(2b)) that UMAP fits for min_dist=0 and spread=1:
@@ -45,15 +47,6 @@ _EDGE_QUANTUM = 256
 # A partition whose cut is at most this fraction of the graph's weight cuts
 # no edge: the margin is for rounding in the sparse sums.
 _SEPARATE_TOLERANCE = 1e-6
-# Weight of the uniform graph that regularizes _fiedler_vector, as a share
-# of the mean degree: enough to give samples without edges in a cluster a
-# place in the order, little enough to leave the cluster's own edges to
-# decide it.
-_WEAK_SHARE = 0.01
-# A cap on ARPACK's restarts for that vector (its default grows with the
-# cluster's size): where the spectrum is too flat to converge within it,
-# the cluster has no clear cut anyway.
-_ARPACK_RESTARTS = 300
 # Partitions whose modularities differ by at most _NEAR_TIE are tied; of
 # tied ones, a partition that at least a _MAJORITY share of the candidates
 # reproduce (at an adjusted Rand index of _SAME_PARTITION or more) is
@@ -233,33 +226,6 @@ def spread_labels(
     return responsibilities
 
 
-def modularity(
-    graph: sp.spmatrix, labels: np.ndarray, n_clusters: int, resolution: float = 1.0
-) -> float:
-    """Newman's modularity of the partition ``labels`` of a weighted graph.
-
-    The fraction of edge weight inside clusters minus ``resolution`` times
-    the fraction expected if edges were rewired at random with the same
-    degrees (Newman, 2006; the resolution is that of Reichardt and
-    Bornholdt, 2006). The expected fraction grows with the square of each
-    cluster's total degree, so a resolution below 1 penalises clusters of
-    unequal weight less.
-    """
-    graph = sp.csr_matrix(graph)
-    degree = _degrees(graph)
-    inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
-    return _modularity(inside, cluster_degree, resolution)
-
-
-def _modularity(
-    inside: np.ndarray, cluster_degree: np.ndarray, resolution: float
-) -> float:
-    """:func:`modularity` from each cluster's inside weight and degree."""
-    total = cluster_degree.sum()
-    expected = (cluster_degree**2).sum() / total**2
-    return float(inside.sum() / total - resolution * expected)
-
-
 @dataclass(frozen=True)
 class GraphSettings:
     """Settings of the graph start (:func:`graph_clusters`).
@@ -277,7 +243,8 @@ class GraphSettings:
     start less likely, and shorter ones differ more from each other.
 
     ``join_ratio`` and ``split_ratio`` decide when the chosen partition
-    joins two of its clusters and splits another (:func:`join_split_groups`).
+    joins two of its clusters and splits another
+    (:func:`~skgmvae._join_split.join_split_groups`).
     """
 
     n_neighbors: int = 10
@@ -319,8 +286,8 @@ def graph_clusters(
     each of several layouts of the graph (:func:`layout_partitions`),
     k-means on the codes themselves, and the graph's connected components
     when there are exactly ``n_clusters`` of them; :func:`best_candidate`
-    chooses, and :func:`join_split_groups` mends the choice where it keeps
-    one group in two clusters.
+    chooses, and :func:`~skgmvae._join_split.join_split_groups` mends the
+    choice where it keeps one group in two clusters.
 
     A partition that cuts no edge is taken first only if each of its groups
     holds more than half a neighbour list (the longer one, where the code
@@ -406,27 +373,27 @@ def best_candidate(
     ``_SEPARATE_TOLERANCE`` of the total) is taken first: such groups are
     the graph's own. Otherwise, and between several such
     partitions, the one with the highest modularity at ``resolution``
-    (:func:`modularity`) is kept, rather than the one with the lowest
-    k-means inertia: on a layout where one class forms two blobs and two
-    others touch, the lowest inertia often splits the first and merges the
-    others, which cuts many more edges. Modularity alone would not do: its
-    null model rewards groups of similar total degree, so that it prefers
-    splitting a group that holds most of the samples to keeping separate
-    small groups apart, even at a resolution below 1. Where the highest
+    (:func:`~skgmvae._modularity.modularity`) is kept, rather than the one
+    with the lowest k-means inertia: on a layout where one class forms two
+    blobs and two others touch, the lowest inertia often splits the first
+    and merges the others, which cuts many more edges. Modularity alone
+    would not do: its null model rewards groups of similar total degree, so
+    that it prefers splitting a group that holds most of the samples to
+    keeping separate small groups apart, even at a resolution below 1. Where the highest
     modularity is tied, to within a margin far below what separates
     different partitions on a large graph, with a partition that most
     candidates found, that partition is kept (:func:`_majority_near_tie`).
     """
     graph = sp.csr_matrix(graph)
-    degree = _degrees(graph)
+    degree = degrees(graph)
     total = degree.sum()
     keys = []
     for labels in candidates:
-        inside, cluster_degree = _cluster_weights(graph, degree, labels, n_clusters)
+        inside, cluster_degree = cluster_weights(graph, degree, labels, n_clusters)
         separate = total - inside.sum() <= _SEPARATE_TOLERANCE * total
         sizes = np.bincount(labels, minlength=n_clusters)
         separate = separate and sizes.min() >= min_separate_size
-        keys.append((separate, _modularity(inside, cluster_degree, resolution)))
+        keys.append((separate, modularity_of_sums(inside, cluster_degree, resolution)))
     best = max(range(len(candidates)), key=keys.__getitem__)
     if keys[best][0]:
         return best
@@ -462,196 +429,3 @@ def _majority_near_tie(
     chosen = max(near, key=lambda i: (support[i], modularities[i]))
     majority = support[chosen] >= _MAJORITY * len(candidates)
     return chosen if majority and support[chosen] > support[best] else best
-
-
-def join_split_groups(
-    graph: sp.spmatrix,
-    labels: np.ndarray,
-    n_clusters: int,
-    settings: GraphSettings,
-) -> np.ndarray:
-    """``labels`` with the clusters that split one group joined again.
-
-    Modularity favours clusters of similar weight, so on data with one
-    large class its best partition may cut that class in two and put two
-    small classes together. Such a cut is crossed by about as many edges,
-    for the clusters' weight, as a cut through the middle of any cluster;
-    a boundary between two classes is crossed by far fewer.
-
-    Each cluster is cut where its own subgraph is sparsest along its
-    Fiedler vector (:func:`_bisection`). The two clusters most densely joined
-    (:func:`_joining_density`) are merged, and of the other clusters and
-    the merged pair the one with the sparsest bisection is split in two in
-    their place, while the pair's density is at least
-    ``settings.join_ratio`` times the upper quartile of the bisections'
-    densities and that bisection's at most ``settings.split_ratio`` times
-    the pair's. The merged pair is among the candidates because a small
-    group may sit at the edge of one half of a large one: then the sparse
-    cut lies inside the pair, and the move keeps the large group whole and
-    cuts the small one off. The quartile, rather than
-    the median, stands for the clusters' interiors because a cluster that
-    holds a small separate piece has a sparse bisection, and several such
-    clusters would make any boundary look dense. Where no pair qualifies
-    the partition is returned unchanged, and nothing random is drawn.
-    """
-    labels = labels.copy()
-    if n_clusters < 3:
-        # Joining two of two clusters would leave none to split instead.
-        return labels
-    graph = sp.csr_matrix(graph)
-    # Each cluster's cut, kept between rounds: a move changes three clusters.
-    halves: dict[int, tuple[float, np.ndarray]] = {}
-    for _ in range(n_clusters):
-        density = _joining_density(graph, labels, n_clusters)
-        first, second = np.unravel_index(np.argmax(density), density.shape)
-        joined = density[first, second]
-        if joined <= 0.0:
-            break
-        for k in range(n_clusters):
-            if k not in halves:
-                halves[k] = _bisection(graph, labels == k, settings.n_neighbors)
-        # A piece smaller than a sample's neighbourhood is crossed by few
-        # edges whatever the data: a sparse cut around it is no sign of a
-        # second group, so _bisection never cuts one off (infinite cut).
-        cuts = np.array([halves[k][0] for k in range(n_clusters)])
-        if not np.isfinite(cuts).any():
-            break
-        interior = np.percentile(cuts[np.isfinite(cuts)], 75)
-        if joined < settings.join_ratio * interior:
-            break
-        # Candidates to split: the other clusters, and the pair itself
-        # (under the key ``first``), whose sparsest cut may lie elsewhere.
-        options = {k: halves[k] for k in range(n_clusters) if k not in (first, second)}
-        pair = (labels == first) | (labels == second)
-        options[first] = _bisection(graph, pair, settings.n_neighbors)
-        target = min(options, key=lambda k: options[k][0])
-        cut, side = options[target]
-        if not cut <= settings.split_ratio * joined:
-            break
-        labels[labels == second] = first
-        labels[side] = second
-        for k in {first, second, target}:
-            del halves[k]
-    return labels
-
-
-def _joining_density(
-    graph: sp.csr_matrix, labels: np.ndarray, n_clusters: int
-) -> np.ndarray:
-    """Edge weight between each two clusters over the smaller one's degree.
-
-    The smaller cluster's degree, rather than both or the graph's, makes
-    the density of a boundary independent of how large the clusters are.
-    """
-    members = _membership(labels, n_clusters)
-    between = (members.T @ graph @ members).toarray()
-    degree = between.sum(axis=1)
-    np.fill_diagonal(between, 0.0)
-    smaller = np.minimum.outer(degree, degree)
-    return np.divide(between, smaller, out=np.zeros_like(between), where=smaller > 0)
-
-
-def _bisection(
-    graph: sp.csr_matrix, members: np.ndarray, min_size: int
-) -> tuple[float, np.ndarray]:
-    """The density of the sparsest cut through a cluster, and one side of it.
-
-    The cluster's own subgraph is ordered along its Fiedler vector
-    (:func:`_fiedler_vector`), and of the cuts between the first samples in
-    that order and the rest that leave at least ``min_size`` samples on
-    each side, the one of lowest density is taken: the edge weight across
-    over the smaller side's degree, as in :func:`_joining_density` (the
-    sweep cut of spectral partitioning; Shi and Malik, 2000). It follows
-    the graph itself, where 2-means on the cluster's layout can cut a
-    cluster that holds two classes across both. The side returned is the
-    one without the cluster's first sample. Infinite density and no
-    samples where no such cut exists.
-    """
-    index = np.flatnonzero(members)
-    n_members = index.shape[0]
-    min_size = max(min_size, 1)
-    if n_members < max(2 * min_size, 3):
-        return np.inf, index[:0]
-    sub = sp.csr_matrix(graph[index][:, index])
-    degree = _degrees(sub)
-    fiedler = _fiedler_vector(sub, degree)
-    if fiedler is None:
-        return np.inf, index[:0]
-    order = np.argsort(fiedler, kind="stable")
-    ordered = sub[order][:, order]
-    # Cutting after position i: the first i + 1 samples' degree, less twice
-    # the weight among them, crosses the cut.
-    among = np.asarray(sp.tril(ordered, k=-1).sum(axis=1)).ravel()
-    cut = np.maximum(np.cumsum(degree[order] - 2.0 * among)[:-1], 0.0)
-    volume = np.cumsum(degree[order])[:-1]
-    smaller = np.minimum(volume, degree.sum() - volume)
-    density = np.divide(
-        cut, smaller, out=np.full(n_members - 1, np.inf), where=smaller > 0
-    )
-    density[: min_size - 1] = np.inf
-    density[n_members - min_size :] = np.inf
-    best = int(np.argmin(density))
-    if not np.isfinite(density[best]):
-        return np.inf, index[:0]
-    first, rest = order[: best + 1], order[best + 1 :]
-    side = rest if (first == 0).any() else first
-    return float(density[best]), np.sort(index[side])
-
-
-def _fiedler_vector(sub: sp.csr_matrix, degree: np.ndarray) -> np.ndarray | None:
-    """The Fiedler vector of the subgraph ``sub`` (of degrees ``degree``).
-
-    The second eigenvector of the normalized adjacency, scaled by the
-    inverse square root of the degrees. A weak edge between every two
-    samples (``_WEAK_SHARE`` of the mean degree spread evenly, as in the
-    regularized spectral clustering of Amini et al., 2013) keeps samples
-    with few or no edges inside the cluster from deciding the order. The
-    leading eigenvector is known and projected out, so ARPACK looks for
-    one, from a fixed start: no random draw. None where ARPACK finds none
-    within ``_ARPACK_RESTARTS`` restarts.
-    """
-    n_samples = sub.shape[0]
-    weak = max(_WEAK_SHARE * degree.mean(), np.finfo(np.float64).tiny) / n_samples
-    scale = 1.0 / np.sqrt(degree + weak * n_samples)
-    leading = 1.0 / scale
-    leading /= np.linalg.norm(leading)
-
-    def product(x: np.ndarray) -> np.ndarray:
-        x = np.ravel(x)
-        x = x - leading * (leading @ x)
-        y = scale * x
-        y = scale * (sub @ y + weak * y.sum())
-        return y - leading * (leading @ y)
-
-    operator = LinearOperator((n_samples, n_samples), matvec=product, dtype=np.float64)
-    start = np.linspace(-1.0, 1.0, n_samples)
-    try:
-        _, vectors = eigsh(
-            operator, k=1, which="LA", v0=start, tol=1e-6, maxiter=_ARPACK_RESTARTS
-        )
-    except ArpackNoConvergence as stopped:
-        if stopped.eigenvectors.shape[1] == 0:
-            return None
-        vectors = stopped.eigenvectors
-    return vectors[:, 0] * scale
-
-
-def _degrees(graph: sp.csr_matrix) -> np.ndarray:
-    return np.asarray(graph.sum(axis=1)).ravel()
-
-
-def _cluster_weights(
-    graph: sp.csr_matrix, degree: np.ndarray, labels: np.ndarray, n_clusters: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's edge weight inside it and its total degree."""
-    members = _membership(labels, n_clusters)
-    inside = (members.T @ graph @ members).diagonal()
-    return inside, members.T @ degree
-
-
-def _membership(labels: np.ndarray, n_clusters: int) -> sp.csr_matrix:
-    """The ``(n, n_clusters)`` 0/1 matrix of each sample's cluster."""
-    return sp.csr_matrix(
-        (np.ones(labels.shape[0]), (np.arange(labels.shape[0]), labels)),
-        shape=(labels.shape[0], n_clusters),
-    )

@@ -12,16 +12,15 @@ from sklearn.metrics import adjusted_rand_score
 from skgmvae import _graph
 from skgmvae._graph import (
     GraphSettings,
-    _bisection,
     _majority_near_tie,
     best_candidate,
     embed_graph,
     fuzzy_neighbor_graph,
     graph_clusters,
-    join_split_groups,
-    modularity,
     shared_neighbor_graph,
 )
+from skgmvae._join_split import bisection, join_split_groups
+from skgmvae._modularity import modularity
 from skgmvae._neighbors import nearest_neighbors
 from skgmvae._partitions import adjusted_rand_index
 
@@ -314,13 +313,13 @@ def test_join_split_groups_keeps_groups_of_equal_size():
 def test_bisection_cuts_a_cluster_where_its_subgraph_is_sparsest():
     graph = _grid_and_cliques().tocsr()
     both_cliques = np.arange(124) >= 100
-    density, side = _bisection(graph, both_cliques, 10)
+    density, side = bisection(graph, both_cliques, 10)
     # The light edge between the cliques (0.1) over one clique's degree.
     np.testing.assert_allclose(density, 0.1 / (12 * 11 + 0.1))
     # The side without the cluster's first sample (100): the second clique.
     np.testing.assert_array_equal(side, np.arange(112, 124))
     # The grid has no sparse cut: every straight cut crosses 10 edges.
-    grid_density, grid_side = _bisection(graph, np.arange(124) < 100, 10)
+    grid_density, grid_side = bisection(graph, np.arange(124) < 100, 10)
     assert grid_density > 10 * density
     assert 10 <= grid_side.shape[0] <= 90
 
@@ -330,9 +329,9 @@ def test_bisection_leaves_pieces_of_at_least_min_size():
     both_cliques = np.arange(124) >= 100
     # Each clique has 12 samples: with 13 at least, the cut must go
     # through a clique, far denser than the light edge.
-    density, side = _bisection(graph, both_cliques, 13)
+    density, side = bisection(graph, both_cliques, 13)
     assert np.isinf(density) and side.shape[0] == 0
-    density, side = _bisection(graph, both_cliques, 12)
+    density, side = bisection(graph, both_cliques, 12)
     assert density < 1e-3 and side.shape[0] == 12
 
 
@@ -345,6 +344,6 @@ def test_bisection_with_samples_that_have_no_edge_in_the_cluster():
         graph[sample, 105] = graph[105, sample] = 0.0
     members = np.arange(124) >= 100
     members[:5] = True
-    density, side = _bisection(graph.tocsr(), members, 10)
+    density, side = bisection(graph.tocsr(), members, 10)
     assert density < 0.01
     assert set(range(112, 124)) <= set(side) or set(range(100, 112)) <= set(side)
