@@ -9,10 +9,10 @@ samples), and k-means clusters the layout. Of the partitions of several
 layouts and k-means runs, of k-means on the codes and of the graph's
 connected components, one that cuts no edge is kept if there is one, and
 otherwise the one with the highest modularity on the graph (Newman, 2006),
-mended where it cuts one group in two (:func:`~skgmvae._join_split.join_split_groups`).
-Clustering such a layout of autoencoder codes is the N2D recipe
-(McConville et al., 2019). The layout only chooses the starting clusters;
-the fitted model is the GMVAE.
+mended where it cuts one group in two
+(:func:`~skgmvae._join_split.join_split_groups`). Clustering such a layout
+of autoencoder codes is the N2D recipe (McConville et al., 2019). The
+layout only chooses the starting clusters; the fitted model is the GMVAE.
 
 Everything runs on the CPU in float32 from one ``torch.Generator``, so a
 seed gives the same clusters on every device.
@@ -379,10 +379,11 @@ def best_candidate(
     and merges the others, which cuts many more edges. Modularity alone
     would not do: its null model rewards groups of similar total degree, so
     that it prefers splitting a group that holds most of the samples to
-    keeping separate small groups apart, even at a resolution below 1. Where the highest
-    modularity is tied, to within a margin far below what separates
-    different partitions on a large graph, with a partition that most
-    candidates found, that partition is kept (:func:`_majority_near_tie`).
+    keeping separate small groups apart, even at a resolution below 1.
+    Where the highest modularity is tied, to within a margin far below what
+    separates different partitions on a large graph, with a partition that
+    most candidates found, that partition is kept
+    (:func:`_majority_near_tie`).
     """
     graph = sp.csr_matrix(graph)
     degree = degrees(graph)
