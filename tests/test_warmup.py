@@ -182,6 +182,25 @@ def test_alignment_stage_teaches_qy_the_initial_clusters(blobs3):
     assert adjusted_rand_score(y, labels) == pytest.approx(1.0)
 
 
+def test_autoencoder_stage_trains_at_its_multiple_of_the_learning_rate(
+    blobs3, monkeypatch
+):
+    rates = []
+
+    def recording(module, learning_rate, **options):
+        rates.append(learning_rate)
+        return _optimizer(module, learning_rate, **options)
+
+    monkeypatch.setattr(warmup, "make_optimizer", recording)
+    ctx = _context(blobs3[0], pretrain_epochs=1)
+    pretrain_autoencoder(ctx)
+    ctx.responsibilities = np.eye(K)[blobs3[1]]
+    align_clusters(ctx)
+    factor = ctx.settings.autoencoder_rate_factor
+    assert factor == 2.0
+    assert rates == [factor * ctx.learning_rate, ctx.learning_rate]
+
+
 def test_alignment_stage_takes_its_minimum_of_optimizer_steps(monkeypatch):
     # 330 rows in batches of 32 are 10 batches (the 10 rows left over sit
     # each epoch out), not ceil(330 / 32) = 11: the minimum must be counted
