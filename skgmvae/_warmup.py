@@ -80,10 +80,13 @@ from skgmvae._training import (
 class WarmupSettings:
     """The warm-up's fixed choices.
 
-    The autoencoder trains at ``autoencoder_rate_factor`` times the
-    learning rate of the other stages: in its fixed number of epochs it
-    then reaches a lower reconstruction loss, and codes whose neighbours
-    share their class more often.
+    Where the codes have fewer dimensions than the input, the autoencoder
+    trains at ``autoencoder_rate_factor`` times the learning rate of the
+    other stages: it must compress, and in its fixed number of epochs it
+    then reaches a lower reconstruction loss and codes that cluster
+    better. Where they have as many or more, nothing needs compressing and
+    the usual rate is kept: there the faster rate only bent the codes of
+    two-dimensional data away from the input's shape.
     ``qy_stage_epochs`` caps the epochs of each q(y | x) stage (at most the
     autoencoder's); the alignment stage takes at least
     ``qy_stage_min_steps`` optimizer steps, because on small data ten epochs
@@ -169,14 +172,17 @@ class WarmupResult:
 
 # ------------------------------------------------------------------ stages
 def pretrain_autoencoder(ctx: WarmupContext) -> None:
-    """Train the z-encoder and decoder as an autoencoder."""
+    """Train the z-encoder and decoder as an autoencoder, faster where the
+    codes compress the input (see :class:`WarmupSettings`)."""
+    compresses = ctx.module.latent_dim < ctx.module.n_features
+    factor = ctx.settings.autoencoder_rate_factor if compresses else 1.0
     _train_stage(
         ctx,
         "autoencoder",
         ctx.X,
         AutoencoderObjective(),
         ctx.pretrain_epochs,
-        rate_factor=ctx.settings.autoencoder_rate_factor,
+        rate_factor=factor,
     )
 
 

@@ -182,9 +182,11 @@ def test_alignment_stage_teaches_qy_the_initial_clusters(blobs3):
     assert adjusted_rand_score(y, labels) == pytest.approx(1.0)
 
 
-def test_autoencoder_stage_trains_at_its_multiple_of_the_learning_rate(
-    blobs3, monkeypatch
+@pytest.mark.parametrize("n_features", [2, 5])
+def test_autoencoder_stage_trains_faster_where_the_codes_compress(
+    n_features, monkeypatch
 ):
+    # _context's codes have 2 dimensions: 5 features are compressed, 2 not.
     rates = []
 
     def recording(module, learning_rate, **options):
@@ -192,12 +194,13 @@ def test_autoencoder_stage_trains_at_its_multiple_of_the_learning_rate(
         return _optimizer(module, learning_rate, **options)
 
     monkeypatch.setattr(warmup, "make_optimizer", recording)
-    ctx = _context(blobs3[0], pretrain_epochs=1)
+    X, y = make_blobs(n_samples=150, centers=K, n_features=n_features, random_state=1)
+    ctx = _context(X.astype(np.float32), pretrain_epochs=1)
     pretrain_autoencoder(ctx)
-    ctx.responsibilities = np.eye(K)[blobs3[1]]
+    ctx.responsibilities = np.eye(K)[y]
     align_clusters(ctx)
-    factor = ctx.settings.autoencoder_rate_factor
-    assert factor == 2.0
+    factor = ctx.settings.autoencoder_rate_factor if n_features > 2 else 1.0
+    assert ctx.settings.autoencoder_rate_factor == 2.0
     assert rates == [factor * ctx.learning_rate, ctx.learning_rate]
 
 
