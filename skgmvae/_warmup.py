@@ -87,6 +87,7 @@ class WarmupSettings:
     better. Where they have as many or more, nothing needs compressing and
     the usual rate is kept: there the faster rate only bent the codes of
     two-dimensional data away from the input's shape.
+
     ``qy_stage_epochs`` caps the epochs of each q(y | x) stage (at most the
     autoencoder's); the alignment stage takes at least
     ``qy_stage_min_steps`` optimizer steps, because on small data ten epochs
