@@ -109,10 +109,7 @@ class GMVAEClassifier(ClassifierMixin, BaseGMVAE):
         Mini-batch size, as in :class:`GMVAEClustering`.
 
     learning_rate_init : float, default=1e-3
-        Adam's learning rate. Where ``latent_dim`` is below the number of
-        features, the warm-up's autoencoder trains at twice this rate: in
-        its fixed number of epochs it then reaches codes that cluster
-        better (see the user guide).
+        Adam's learning rate, as in :class:`GMVAEClustering`.
 
     reconstruction_weight, kl_z_weight, kl_y_weight : float, default=1.0
         Weights of the three terms of the negative ELBO.
