@@ -242,8 +242,9 @@ class GraphSettings:
     modularity takes the one that joins them: more layouts make such a
     start less likely, and shorter ones differ more from each other.
 
-    ``join_ratio`` and ``split_ratio`` decide when the chosen partition
-    joins two of its clusters and splits another
+    ``join_ratio``, ``firm_join_ratio``, ``split_ratio`` and
+    ``clean_split_ratio`` decide when the chosen partition joins two of its
+    clusters and splits another
     (:func:`~skgmvae._join_split.join_split_groups`).
     """
 
@@ -255,7 +256,9 @@ class GraphSettings:
     n_kmeans_init: int = 10
     resolution: float = 0.5
     join_ratio: float = 0.5
+    firm_join_ratio: float = 0.65
     split_ratio: float = 0.5
+    clean_split_ratio: float = 0.1
 
     def layout_lengths(self, n_samples: int) -> list[int]:
         """The epochs of each layout of a graph of ``n_samples``."""

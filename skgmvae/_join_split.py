@@ -51,8 +51,14 @@ def join_split_groups(
     their place, while the pair's density is at least
     ``settings.join_ratio`` times the upper quartile of the bisections'
     densities and that bisection's at most ``settings.split_ratio`` times
-    the pair's. The merged pair is among the candidates because a small
-    group may sit at the edge of one half of a large one: then the sparse
+    the pair's. Where the pair's density is below
+    ``settings.firm_join_ratio`` times that quartile, the bisection must be
+    sparser still, at most ``settings.clean_split_ratio`` times the pair's:
+    two touching classes can share a boundary that dense, and a cluster
+    that bisects at half of it (one class of two shapes) is no sign that
+    they belong together; a cluster that holds two nearly separate groups
+    is. The merged pair is among the candidates because a small group may
+    sit at the edge of one half of a large one: then the sparse
     cut lies inside the pair, and the move keeps the large group whole and
     cuts the small one off. The quartile, rather than
     the median, stands for the clusters' interiors because a cluster that
@@ -92,7 +98,14 @@ def join_split_groups(
         options[first] = bisection(graph, pair, settings.n_neighbors)
         target = min(options, key=lambda k: options[k][0])
         cut, side = options[target]
-        if not cut <= settings.split_ratio * joined:
+        # A boundary crossed clearly less densely than the interiors may lie
+        # between two touching classes; then only a split that cuts off a
+        # nearly separate group is evidence enough for the move.
+        if joined >= settings.firm_join_ratio * interior:
+            limit = settings.split_ratio
+        else:
+            limit = settings.clean_split_ratio
+        if not cut <= limit * joined:
             break
         labels[labels == second] = first
         labels[side] = second

@@ -257,10 +257,15 @@ def test_small_graphs_get_more_and_shorter_layouts():
     assert settings.layout_lengths(1000) == [200, 200, 100, 100, 100, 100]
 
 
-def _grid_and_cliques():
+def _grid_and_cliques(boundary=1.0, links=0.0):
     """A 10 x 10 grid (one large group) beside two 12-cliques joined by a
-    light edge."""
-    grid = _grid_edges(10)
+    light edge. The edges between the grid's columns 4 and 5 weigh
+    ``boundary``; three more edges of weight ``links`` join the cliques."""
+    grid = [
+        (a, b, boundary if a % 10 == 4 and b == a + 1 else w)
+        for a, b, w in _grid_edges(10)
+    ]
+    grid += [(100 + i, 112 + i, links) for i in range(3) if links]
     cliques = [
         (start + a, start + b, 1)
         for start in (100, 112)
@@ -283,6 +288,26 @@ def test_join_split_groups_joins_a_large_group_cut_in_two():
     # Cliques smaller than a neighbourhood are not split from each other.
     small = GraphSettings(n_neighbors=13)
     np.testing.assert_array_equal(join_split_groups(graph, halves, 3, small), halves)
+
+
+def test_join_split_groups_joins_a_sparser_boundary_only_for_a_clean_split():
+    # The grid's halves as two clusters, their boundary lighter than the
+    # grid's other edges: crossed at 0.76 (weight 0.8) or 0.58 (weight
+    # 0.6) of the upper quartile of the clusters' bisection densities.
+    # The cliques' cluster bisects at 0.25 and 0.33 of that boundary with
+    # three links of weight 0.5 between them, at 0.02 with one of 0.1.
+    halves = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1] * 10 + [2] * 24)
+    groups = np.array([0] * 100 + [1] * 12 + [2] * 12)
+    settings = GraphSettings()
+    dense = join_split_groups(_grid_and_cliques(0.8, 0.5), halves, 3, settings)
+    assert adjusted_rand_score(groups, dense) == 1.0
+    # A boundary that two touching groups could share, and a split no
+    # cleaner than a cut through one group: the partition is kept.
+    sparse = join_split_groups(_grid_and_cliques(0.6, 0.5), halves, 3, settings)
+    np.testing.assert_array_equal(sparse, halves)
+    # The same boundary with a cluster of two nearly separate groups.
+    clean = join_split_groups(_grid_and_cliques(0.6), halves, 3, settings)
+    assert adjusted_rand_score(groups, clean) == 1.0
 
 
 def test_join_split_groups_may_split_the_pair_it_joins():
