@@ -256,7 +256,7 @@ class GraphSettings:
     n_kmeans_init: int = 10
     resolution: float = 0.5
     join_ratio: float = 0.5
-    firm_join_ratio: float = 0.65
+    firm_join_ratio: float = 2 / 3
     split_ratio: float = 0.5
     clean_split_ratio: float = 0.1
 
