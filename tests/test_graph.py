@@ -265,14 +265,16 @@ def _grid_and_cliques(boundary=1.0, links=0.0):
         (a, b, boundary if a % 10 == 4 and b == a + 1 else w)
         for a, b, w in _grid_edges(10)
     ]
-    grid += [(100 + i, 112 + i, links) for i in range(3) if links]
     cliques = [
         (start + a, start + b, 1)
         for start in (100, 112)
         for a in range(12)
         for b in range(a + 1, 12)
     ]
-    return _symmetric(124, grid + cliques + [(111, 112, 0.1)])
+    joins = [(111, 112, 0.1)]
+    if links:
+        joins += [(100 + i, 112 + i, links) for i in range(3)]
+    return _symmetric(124, grid + cliques + joins)
 
 
 def test_join_split_groups_joins_a_large_group_cut_in_two():
