@@ -25,6 +25,7 @@ def test_each_set_is_drawn_standardized_with_its_classes(generated):
         "moons": 2,
         "rings": 2,
         "heavy_tailed_dominant": 5,
+        "dominant_class": 7,
         "sphere_directions": 6,
     }
     assert set(generated.SETS) == set(classes)
@@ -44,6 +45,8 @@ def test_unequal_sets_keep_their_sizes(generated):
     np.testing.assert_array_equal(np.bincount(y), [1500, 500, 150, 50])
     _, y = generated.draw("heavy_tailed_dominant", seed=0)
     np.testing.assert_array_equal(np.bincount(y), [4000, 600, 250, 100, 50])
+    _, y = generated.draw("dominant_class", seed=0)
+    np.testing.assert_array_equal(np.bincount(y), [45586, 8903, 3267, 171, 50, 13, 10])
     _, y = generated.draw("gaussian_8_unequal", seed=0)
     sizes = np.bincount(y)
     assert sizes[0] > 15 * sizes[-1]
