@@ -38,6 +38,13 @@ Categorical = Literal["gumbel", "marginal"]
 # observation variance that collapses to zero would make the ELBO unbounded.
 LATENT_LOGVAR_FLOOR = math.log(1e-4)
 OBSERVATION_LOGVAR_FLOOR = math.log(1e-3)
+# q(z | x, y)'s variance is capped too. Its log-variance is close to linear in
+# the input, so an input far out in a heavy tail (tens of standard deviations)
+# drives it to twenty and more: a draw of z then lands hundreds of thousands
+# of code units away, and the batch's loss jumps by ten orders of magnitude.
+# The codes have unit variance per dimension, so a posterior ten code units
+# wide is already uninformative.
+LATENT_LOGVAR_CEILING = math.log(1e2)
 
 
 def floored_logvar(raw: torch.Tensor, floor: float) -> torch.Tensor:
@@ -237,7 +244,8 @@ class GMVAE(nn.Module):
         # .float(): under bfloat16 autocast the layers run in bfloat16, but
         # densities and their sums are computed in float32.
         loc, raw = self.qz_head(self.qz_trunk(h)).float().chunk(2, dim=-1)
-        return loc, floored_logvar(raw, LATENT_LOGVAR_FLOOR)
+        logvar = floored_logvar(raw, LATENT_LOGVAR_FLOOR)
+        return loc, logvar.clamp_max(LATENT_LOGVAR_CEILING)
 
     # ------------------------------------------------------------ generative
     def prior_params(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,6 +28,7 @@ from skgmvae._losses import (
 )
 from skgmvae._module import (
     GMVAE,
+    LATENT_LOGVAR_CEILING,
     LATENT_LOGVAR_FLOOR,
     OBSERVATION_LOGVAR_FLOOR,
     floored_logvar,
@@ -319,6 +320,23 @@ def test_variance_floors_hold_for_extreme_raw_values(value):
         bound = -0.5 * N_FEATURES * (math.log(2 * math.pi) + OBSERVATION_LOGVAR_FLOOR)
         assert (log_px <= bound + 1e-3).all()
     assert torch.isfinite(log_px).all()
+
+
+def test_posterior_variance_is_capped_for_an_input_far_in_a_tail():
+    # The log-variance of q(z | x, y) grows about linearly with the input; an
+    # input thousands of standard deviations out would otherwise give a
+    # variance that overflows a draw of z.
+    module, x = _module("gaussian"), _data("gaussian")
+    _, usual = module.qz_params_all(x)
+    assert (usual < LATENT_LOGVAR_CEILING).all()
+    far = x.clone()
+    far[0] = torch.linspace(-1e4, 1e4, N_FEATURES)
+    loc, logvar = module.qz_params_all(far)
+    assert (logvar <= LATENT_LOGVAR_CEILING).all()
+    assert (logvar[0] == LATENT_LOGVAR_CEILING).any()  # the cap is reached
+    torch.testing.assert_close(logvar[1:], usual[1:])  # the others unchanged
+    z = loc + torch.exp(0.5 * logvar) * torch.randn(loc.shape, generator=_generator())
+    assert torch.isfinite(module.log_px(far.unsqueeze(1), module.decode(z))).all()
 
 
 def test_set_prior_round_trip():
