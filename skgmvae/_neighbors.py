@@ -72,7 +72,28 @@ def nearest_neighbors(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.n
     """Distances and indices of each row's nearest other rows, ``(n, k)`` each.
 
     ``k`` is ``n_neighbors``, or ``n - 1`` where there are fewer rows.
+    Where some row has ``k / 2`` copies or more, the search runs over the
+    distinct rows instead, and each neighbour found is represented by its
+    first copy: otherwise the copies of such a row would fill its list of
+    neighbours, and the neighbour graph of data with many repeated rows
+    would fall apart into cliques of copies. ``k`` is then at most one less
+    than the number of distinct rows. A few copies are left as they are:
+    each takes one place in its row's list, at distance 0.
     """
+    distinct, first, inverse, counts = np.unique(
+        X, axis=0, return_index=True, return_inverse=True, return_counts=True
+    )
+    crowded = counts.max() - 1 >= max(1, n_neighbors // 2)
+    if not crowded or distinct.shape[0] == 1:
+        return _nearest_other_rows(X, n_neighbors)
+    distances, indices = _nearest_other_rows(distinct, n_neighbors)
+    inverse = inverse.reshape(-1)
+    return distances[inverse], first[indices][inverse]
+
+
+def _nearest_other_rows(
+    X: np.ndarray, n_neighbors: int
+) -> tuple[np.ndarray, np.ndarray]:
     n_neighbors = min(n_neighbors, X.shape[0] - 1)
     search = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X)
     distances, indices = search.kneighbors(X)

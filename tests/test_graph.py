@@ -36,6 +36,37 @@ def test_fuzzy_graph_is_symmetric_with_weights_in_unit_interval():
     np.testing.assert_allclose(graph[rows, indices[:, 0]].A1, 1.0)
 
 
+def test_repeated_rows_have_distinct_neighbours():
+    # Each point three times: among all rows, a point's nearest rows would
+    # be its own copies (and, with ties, itself), and the graph would fall
+    # apart into cliques of copies.
+    X, y = make_blobs(60, n_features=4, centers=3, random_state=0)
+    X3, y3 = np.repeat(X, 3, axis=0), np.repeat(y, 3)
+    distances, indices = nearest_neighbors(X3, 5)
+    assert indices.shape == (180, 5)
+    rows = np.repeat(np.arange(180)[:, None], 5, axis=1)
+    assert (distances > 0).all()
+    assert (X3[indices] != X3[rows]).any(axis=2).all()  # no copy, no self
+    # Each copy has the neighbours its point has among the distinct points.
+    d1, i1 = nearest_neighbors(X, 5)
+    np.testing.assert_allclose(distances, np.repeat(d1, 3, axis=0))
+    np.testing.assert_array_equal(X3[indices], np.repeat(X[i1], 3, axis=0))
+    # The graph connects the copies of a blob's points: one component a blob.
+    graph = fuzzy_neighbor_graph(distances, indices)
+    n_parts, parts = sp.csgraph.connected_components(graph)
+    assert n_parts == 3
+    assert adjusted_rand_score(y3, parts) == 1.0
+
+
+def test_a_few_copies_stay_each_others_neighbours():
+    X, _ = make_blobs(60, n_features=4, centers=3, random_state=0)
+    X = np.vstack([X, X[:1]])  # row 60 is a copy of row 0
+    distances, indices = nearest_neighbors(X, 5)
+    # The search is the plain one: the copy takes a place at distance 0.
+    assert distances[0, 0] == 0.0 and distances[60, 0] == 0.0
+    assert (distances[1:60] > 0).all()
+
+
 def test_layout_keeps_separated_blobs_apart():
     X, y = make_blobs(300, n_features=8, centers=4, random_state=1)
     distances, indices = nearest_neighbors(X, 10)
