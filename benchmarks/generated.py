@@ -113,30 +113,29 @@ def rings(seed: int) -> DataSet:
     return make_circles(1000, noise=0.05, factor=0.5, random_state=seed)
 
 
-def heavy_tailed_dominant(seed: int) -> DataSet:
+def _student_t_clouds(
+    seed: int, sizes: list[int], n_features: int, spread: float
+) -> DataSet:
+    """One linearly mixed Student-t cloud (4 degrees of freedom) a class,
+    centred at a normal draw of scale ``spread``."""
     rng = np.random.RandomState(seed)
-    sizes, n_features = [4000, 600, 250, 100, 50], 10
     clouds = [
         rng.standard_t(4, size=(size, n_features)) @ rng.randn(n_features, n_features)
-        + 6.0 * rng.randn(n_features)
+        + spread * rng.randn(n_features)
         for size in sizes
     ]
     return np.vstack(clouds), np.repeat(np.arange(len(sizes)), sizes)
 
 
+def heavy_tailed_dominant(seed: int) -> DataSet:
+    return _student_t_clouds(seed, [4000, 600, 250, 100, 50], 10, spread=6.0)
+
+
 def dominant_class(seed: int) -> DataSet:
-    rng = np.random.RandomState(seed)
-    sizes, n_features = [45586, 8903, 3267, 171, 50, 13, 10], 9
-    X = np.vstack(
-        [
-            rng.standard_t(4, size=(size, n_features))
-            @ rng.randn(n_features, n_features)
-            + 3.0 * rng.randn(n_features)
-            for size in sizes
-        ]
-    )
+    sizes = [45586, 8903, 3267, 171, 50, 13, 10]
+    X, y = _student_t_clouds(seed, sizes, 9, spread=3.0)
     X[:, :3] = np.sign(X[:, :3]) * np.abs(X[:, :3]) ** 1.5
-    return X, np.repeat(np.arange(len(sizes)), sizes)
+    return X, y
 
 
 def sphere_directions(seed: int) -> DataSet:
