@@ -95,9 +95,12 @@ def _nearest_other_rows(
     X: np.ndarray, n_neighbors: int
 ) -> tuple[np.ndarray, np.ndarray]:
     n_neighbors = min(n_neighbors, X.shape[0] - 1)
-    search = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X)
-    distances, indices = search.kneighbors(X)
-    return distances[:, 1:], indices[:, 1:]
+    search = NearestNeighbors(n_neighbors=n_neighbors).fit(X)
+    # Without a query, each row's own index is left out of its list. Taking
+    # the first column off a search that includes the rows would not do: a
+    # row with one copy may come second, after the copy, and so be listed
+    # as its own neighbour.
+    return search.kneighbors()
 
 
 def input_features(

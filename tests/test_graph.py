@@ -65,6 +65,9 @@ def test_a_few_copies_stay_each_others_neighbours():
     # The search is the plain one: the copy takes a place at distance 0.
     assert distances[0, 0] == 0.0 and distances[60, 0] == 0.0
     assert (distances[1:60] > 0).all()
+    # Each copy lists the other first, and no row lists itself.
+    assert indices[0, 0] == 60 and indices[60, 0] == 0
+    assert not (indices == np.arange(len(X))[:, None]).any()
 
 
 def test_layout_keeps_separated_blobs_apart():
